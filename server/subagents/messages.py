@@ -34,7 +34,23 @@ class ToolResultBlock(_Frozen):
     is_error: bool = False
 
 
-ContentBlock = Annotated[TextBlock | ToolUseBlock | ToolResultBlock, Field(discriminator="type")]
+class ThinkingBlock(_Frozen):
+    """Kept and sent back unchanged: models that always think need it with the next tool result."""
+
+    type: Literal["thinking"] = "thinking"
+    thinking: str
+    signature: str = ""
+
+
+class RedactedThinkingBlock(_Frozen):
+    type: Literal["redacted_thinking"] = "redacted_thinking"
+    data: str
+
+
+ContentBlock = Annotated[
+    TextBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock,
+    Field(discriminator="type"),
+]
 
 
 class Message(_Frozen):
@@ -83,6 +99,7 @@ class ModelRequest(_Frozen):
     tools: tuple[ToolSpec, ...] = ()
     max_tokens: int = 8192
     temperature: float | None = None
+    fallback_model: str | None = None  # tried once when `model` stays overloaded or unavailable
 
 
 class ModelResponse(_Frozen):

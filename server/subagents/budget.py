@@ -1,0 +1,114 @@
+"""Usage and cost arithmetic, and the budgets that stop a run.
+
+Prices are USD per million tokens, per model id, as Anthropic published them in October 2026. They are
+configurable; a model missing from the table has an unknown cost (None), never a made-up number.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from subagents.errors import ConfigError
+from subagents.messages import Usage
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_write: float = Field(ge=0)  # 5-minute cache writes, the kind this server asks for
+    cache_read: float = Field(ge=0)
+    # Some models bill a whole request at a higher band once its prompt passes a size.
+    long_prompt_tokens: int | None = None
+    long_prompt_factor: float = 1.0
+
+    def cost(self, usage: Usage) -> float:
+        prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+        factor = self.long_prompt_factor if self.long_prompt_tokens and prompt > self.long_prompt_tokens else 1.0
+        total = (usage.input_tokens * self.input + usage.output_tokens * self.output
+                 + usage.cache_creation_input_tokens * self.cache_write
+                 + usage.cache_read_input_tokens * self.cache_read)
+        return total * factor / 1_000_000
+
+
+DEFAULT_PRICES: Mapping[str, Price] = {
+    "claude-fable-5-1": Price(input=10, output=50, cache_write=12.5, cache_read=0.25),
+    "claude-opus-5-5": Price(input=4, output=20, cache_write=5, cache_read=0.20),
+    "claude-opus-5": Price(input=5, output=25, cache_write=6.25, cache_read=0.50),
+    "claude-sonnet-5-5": Price(input=2, output=10, cache_write=2.5, cache_read=0.10),
+    "claude-sonnet-5": Price(input=2, output=10, cache_write=2.5, cache_read=0.20),
+    "claude-haiku-5-5": Price(input=0.10, output=0.50, cache_write=0.125, cache_read=0.01,
+                              long_prompt_tokens=100_000, long_prompt_factor=5.0),
+    "claude-haiku-4-5": Price(input=1, output=5, cache_write=1.25, cache_read=0.10),
+}
+
+
+class PriceTable:
+    def __init__(self, prices: Mapping[str, Price] | None = None) -> None:
+        self.prices = dict(DEFAULT_PRICES if prices is None else prices)
+
+    def price(self, model: str) -> Price | None:
+        # Dated snapshots (claude-haiku-4-5-20251001) price like their family id.
+        if model in self.prices:
+            return self.prices[model]
+        base = model.rsplit("-", 1)[0]
+        return self.prices.get(base) if model.rsplit("-", 1)[-1].isdigit() and len(model.rsplit("-", 1)[-1]) == 8 \
+            else None
+
+    def cost(self, model: str, usage: Usage) -> float | None:
+        price = self.price(model)
+        return None if price is None else price.cost(usage)
+
+    @classmethod
+    def from_file(cls, path: Path) -> PriceTable:
+        """A JSON object of model id → {input, output, cache_write, cache_read}, merged over the defaults."""
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            extra = {model: Price.model_validate(p) for model, p in raw.items()}
+        except (OSError, json.JSONDecodeError, AttributeError, ValidationError) as exc:
+            raise ConfigError(f"price file {str(path)!r} is not usable: {exc}. Expected JSON like "
+                              '{"my-model": {"input": 3, "output": 15, "cache_write": 3.75, "cache_read": 0.3}}') \
+                from None
+        return cls({**DEFAULT_PRICES, **extra})
+
+
+class RunBudget(BaseModel):
+    """Limits for one run. None means no limit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    daily_cost_usd: float | None = Field(default=None, gt=0)
+    spent_today_usd: float = 0.0  # known cost of earlier runs today, when a daily budget is set
+
+
+class BudgetMeter:
+    """Adds up what a run spends, turn by turn, and says when a budget is passed."""
+
+    def __init__(self, budget: RunBudget, prices: PriceTable) -> None:
+        self.budget = budget
+        self.prices = prices
+        self.usage = Usage()
+        self.cost_usd: float | None = 0.0
+
+    def add(self, model: str, usage: Usage) -> None:
+        self.usage += usage
+        cost = self.prices.cost(model, usage)
+        self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+
+    def exceeded(self) -> str | None:
+        b = self.budget
+        if b.max_output_tokens is not None and self.usage.output_tokens >= b.max_output_tokens:
+            return f"output-token budget reached ({self.usage.output_tokens} of {b.max_output_tokens})"
+        if self.cost_usd is not None and b.max_cost_usd is not None and self.cost_usd >= b.max_cost_usd:
+            return f"cost budget reached (${self.cost_usd:.4f} of ${b.max_cost_usd:.4f})"
+        if self.cost_usd is not None and b.daily_cost_usd is not None \
+                and b.spent_today_usd + self.cost_usd >= b.daily_cost_usd:
+            return f"the server's daily cost budget is reached (${b.daily_cost_usd:.2f})"
+        return None

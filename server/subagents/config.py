@@ -1,0 +1,68 @@
+"""Server settings, from flags and SUBAGENTS_* environment variables, checked once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from subagents.errors import ConfigError
+from subagents.providers.base import DEFAULT_ALIASES, DEFAULT_MODEL
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agents_dirs: tuple[Path, ...] = ()
+    bundled: bool = True
+    roots: tuple[Path, ...] = ()  # explicit --root; empty means: CLAUDE_PROJECT_DIR, else cwd
+    project_dir: Path | None = None
+    default_model: str = DEFAULT_MODEL
+    model_aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    default_max_turns: int = Field(default=20, ge=1, le=500)
+    default_max_tokens: int = Field(default=8192, ge=1, le=128_000)
+    run_timeout_s: float = Field(default=1800.0, gt=0)
+    max_report_chars: int = Field(default=40_000, ge=1_000)
+    transport: Literal["stdio", "http"] = "stdio"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+
+    def effective_roots(self) -> tuple[Path, ...]:
+        if self.roots:
+            return self.roots
+        return (self.project_dir or Path.cwd(),)
+
+
+def split_paths(value: str | None) -> tuple[Path, ...]:
+    if not value:
+        return ()
+    return tuple(Path(p).expanduser() for p in value.split(os.pathsep) if p)
+
+
+def parse_aliases(items: list[str] | None, env_value: str | None) -> dict[str, str]:
+    """`opus=claude-opus-5-5` pairs from --model-alias and SUBAGENTS_MODEL_ALIASES (comma-separated)."""
+    aliases = dict(DEFAULT_ALIASES)
+    pairs = [p for p in (env_value or "").split(",") if p.strip()] + list(items or [])
+    for pair in pairs:
+        alias, sep, model = pair.partition("=")
+        if not sep or not alias.strip() or not model.strip():
+            raise ConfigError(f"model alias {pair!r} must look like alias=model-id, e.g. opus=claude-opus-5-5")
+        aliases[alias.strip().lower()] = model.strip()
+    return aliases
+
+
+def check_dirs(paths: tuple[Path, ...], what: str) -> tuple[Path, ...]:
+    resolved = []
+    for path in paths:
+        if not path.is_dir():
+            raise ConfigError(f"{what} {str(path)!r} is not a directory; pass an existing directory")
+        resolved.append(path.resolve())
+    return tuple(resolved)
+
+
+def project_dir_from_env(env: Mapping[str, str]) -> Path | None:
+    value = env.get("CLAUDE_PROJECT_DIR")
+    return Path(value).expanduser().resolve() if value and Path(value).is_dir() else None

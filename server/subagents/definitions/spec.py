@@ -1,0 +1,64 @@
+"""`AgentSpec`: one subagent definition, read from a Claude Code agent file."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Tools a subagent can be given here. Claude Code has more; the rest are reported, not dropped silently.
+READ_TOOLS = ("Read", "Grep", "Glob", "LS")
+WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit", "Bash")
+
+# The MCP tool-name rule (SEP-986) narrowed to what Claude Code accepts for agent names.
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+# Names the server uses for its own tools; an agent may not take them.
+RESERVED_NAMES = frozenset({"start_agent", "get_run", "cancel_run", "continue_run", "list_agents"})
+
+
+class SubagentsOptions(BaseModel):
+    """Our own settings, kept under the `subagents:` key so the file stays valid for Claude Code."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_tokens: int | None = Field(default=None, ge=1, le=128_000)
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    timeout: float | None = Field(default=None, gt=0, description="seconds for the whole run")
+
+
+class AgentSpec(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    prompt: str
+    tools: tuple[str, ...] | None = None  # None: the field was absent, so every tool we offer
+    disallowed_tools: tuple[str, ...] = ()
+    model: str = "inherit"
+    max_turns: int | None = None
+    options: SubagentsOptions = SubagentsOptions()
+    source: Path | None = None
+    layer: str = "inline"
+    fields: dict[str, Any] = Field(default_factory=dict)  # every frontmatter field, as written
+
+    @property
+    def effective_tools(self) -> tuple[str, ...]:
+        """The tools the agent asked for, deny-list applied first, as Claude Code resolves them."""
+        denied = set(self.disallowed_tools)
+        wanted = self.tools if self.tools is not None else READ_TOOLS + WRITE_TOOLS
+        return tuple(t for t in wanted if t not in denied)
+
+    @property
+    def writes(self) -> bool:
+        """True when the agent may change files or run commands: then it is not read-only."""
+        return any(t in WRITE_TOOLS for t in self.effective_tools)
+
+    @property
+    def markdown(self) -> str:
+        """The agent file as written, for the `subagents://agents/{name}` resource."""
+        if self.source is not None and self.source.is_file():
+            return self.source.read_text(encoding="utf-8")
+        return f"---\nname: {self.name}\ndescription: {self.description}\n---\n{self.prompt}"

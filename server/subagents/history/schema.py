@@ -1,0 +1,127 @@
+"""The run store's schema, as numbered migrations (the idea comes from simonw/llm's `migrations.py`).
+
+Each migration is a plain function `mNNN_name(conn)`; `MIGRATIONS` lists them in order and NNN is
+the schema version it brings the database to. `migrate` applies the ones a database has not
+recorded, each in its own transaction, so a crash half way leaves the database at a known version.
+Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from subagents.errors import SubagentsError
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+class StoreError(SubagentsError):
+    """The run store file cannot be used: not a database, or written by a newer subagents."""
+
+
+def m001_initial(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            agent TEXT NOT NULL,
+            model TEXT NOT NULL,
+            status TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            report TEXT,
+            error TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_input_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_creation_input_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            turns INTEGER NOT NULL DEFAULT 0,
+            stop_reason TEXT,
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            parent_id TEXT REFERENCES runs(id) ON DELETE SET NULL,
+            client TEXT,
+            continued_from TEXT REFERENCES runs(id) ON DELETE SET NULL
+        )
+        """
+    )
+    conn.execute(
+        """
+        CREATE TABLE messages (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            content_json TEXT NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX runs_created_at ON runs(created_at)")
+    conn.execute("CREATE INDEX runs_agent ON runs(agent)")
+    conn.execute("CREATE INDEX runs_status ON runs(status)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+
+
+def version_of(migration: Migration) -> int:
+    """`m001_initial` -> 1."""
+    return int(migration.__name__.split("_", 1)[0].removeprefix("m"))
+
+
+def migrate(
+    conn: sqlite3.Connection,
+    *,
+    now: Callable[[], datetime],
+    where: str,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+) -> list[int]:
+    """Bring `conn` (autocommit mode) up to date; return the versions applied now.
+
+    Raises:
+        StoreError: the database records a version newer than `migrations` knows.
+    """
+    with immediate(conn):
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER, name TEXT, applied_at TEXT)"
+        )
+    _refuse_newer(conn, where, migrations)
+    applied: list[int] = []
+    for migration in migrations:
+        version = version_of(migration)
+        with immediate(conn):
+            # Re-read inside the write lock: another process may have migrated since we looked.
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                continue
+            migration(conn)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, migration.__name__, now().astimezone(UTC).isoformat(timespec="seconds")),
+            )
+            applied.append(version)
+    return applied
+
+
+def _refuse_newer(conn: sqlite3.Connection, where: str, migrations: tuple[Migration, ...]) -> None:
+    found = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
+    known = max(version_of(m) for m in migrations)
+    if found is not None and int(found) > known:
+        raise StoreError(
+            f"The run store {where} was created by a newer subagents (schema version {found}; this "
+            f"version knows up to {known}). Upgrade subagents, or set SUBAGENTS_STORE to another file."
+        )
+
+
+@contextmanager
+def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction. IMMEDIATE takes the write lock up front, so read-then-write is safe."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")

@@ -1,0 +1,156 @@
+"""The agent loop: model turn, tool calls, repeat until the model ends its turn or the turn limit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from subagents.definitions.spec import AgentSpec
+from subagents.events import EventSink, RunEvent, discard
+from subagents.messages import (
+    ContentBlock,
+    Message,
+    ModelRequest,
+    TextBlock,
+    ToolResultBlock,
+    ToolSpec,
+    ToolUseBlock,
+    Usage,
+)
+from subagents.providers.base import ModelProvider
+from subagents.tools.base import ToolOutput
+
+DEFAULT_MAX_TURNS = 20
+DEFAULT_MAX_TOKENS = 8192
+LAST_TURN_NOTE = (
+    "Your next answer is your last turn: the turn limit is reached. Write your final report now, "
+    "from what you have gathered, without calling tools."
+)
+
+MessageSink = Callable[[Sequence[Message]], Awaitable[None]]
+
+
+class ToolRunner(Protocol):
+    """What the loop needs from a toolbox: the specs to offer and a call that never raises."""
+
+    @property
+    def specs(self) -> tuple[ToolSpec, ...]: ...
+
+    async def call(self, name: str, args: object) -> ToolOutput: ...
+
+
+class RunResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    agent: str
+    model: str
+    report: str
+    turns: int
+    usage: Usage
+    stop_reason: str  # the model's last stop reason, or max_turns when the limit cut the run short
+    transcript: tuple[Message, ...]
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    max_turns: int = DEFAULT_MAX_TURNS
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float | None = None
+
+
+def first_user_message(task: str, context: str | None = None, files: Sequence[str] = ()) -> Message:
+    """The task as the subagent sees it. Files are named, not inlined: the agent reads what it needs."""
+    parts = [f"<task>\n{task.strip()}\n</task>"]
+    if context and context.strip():
+        parts.append(f"<context>\n{context.strip()}\n</context>")
+    if files:
+        listing = "\n".join(f"- {f}" for f in files)
+        parts.append(f"Start from these files (read them with the Read tool):\n{listing}")
+    return Message(role="user", content=(TextBlock(text="\n\n".join(parts)),))
+
+
+async def run_agent(
+    spec: AgentSpec,
+    conversation: Sequence[Message],
+    *,
+    model: str,
+    provider: ModelProvider,
+    tools: ToolRunner,
+    limits: RunLimits,
+    events: EventSink = discard,
+    on_messages: MessageSink | None = None,
+) -> RunResult:
+    """Run `spec` on `conversation` (which ends with a user turn) and return its report.
+
+    `on_messages` sees every new message as it is added, so a store can keep the transcript
+    even if the run is cancelled half way.
+    """
+    messages = list(conversation)
+    usage = Usage()
+    turn = 0
+    stop_reason = "end_turn"
+    report = ""
+    while turn < limits.max_turns:
+        turn += 1
+        await events(RunEvent(kind="model_call", turn=turn, max_turns=limits.max_turns,
+                              message=f"turn {turn}/{limits.max_turns}: {spec.name} is thinking"))
+        request = ModelRequest(model=model, system=spec.prompt, messages=tuple(messages), tools=tools.specs,
+                               max_tokens=limits.max_tokens, temperature=limits.temperature)
+        response = await provider.complete(request)
+        usage += response.usage
+        stop_reason = response.stop_reason
+        assistant = response.as_message()
+        messages.append(assistant)
+        if assistant.text.strip():
+            report = assistant.text
+        if not (stop_reason == "tool_use" and assistant.tool_uses):
+            await _emit(on_messages, [assistant])
+            break
+        results = await _run_tools(assistant.tool_uses, tools, events, turn, limits.max_turns)
+        if turn == limits.max_turns - 1:  # the next model turn is the last one
+            results.append(TextBlock(text=LAST_TURN_NOTE))
+        tool_turn = Message(role="user", content=tuple(results))
+        messages.append(tool_turn)
+        await _emit(on_messages, [assistant, tool_turn])
+    else:
+        stop_reason = "max_turns"
+        report = _cut_short(report, limits.max_turns)
+    return RunResult(agent=spec.name, model=model, report=report.strip(), turns=turn, usage=usage,
+                     stop_reason=stop_reason, transcript=tuple(messages[len(conversation) :]))
+
+
+async def _emit(sink: MessageSink | None, messages: list[Message]) -> None:
+    if sink is not None:
+        await sink(messages)
+
+
+async def _run_tools(
+    calls: Sequence[ToolUseBlock], tools: ToolRunner, events: EventSink, turn: int, max_turns: int
+) -> list[ContentBlock]:
+    results: list[ContentBlock] = []
+    for call in calls:
+        await events(RunEvent(kind="tool_call", turn=turn, max_turns=max_turns,
+                              message=f"turn {turn}/{max_turns}: {describe_call(call)}"))
+        output = await tools.call(call.name, call.input)
+        results.append(ToolResultBlock(tool_use_id=call.id, content=output.text, is_error=output.is_error))
+    return results
+
+
+def describe_call(call: ToolUseBlock) -> str:
+    """`Grep "password" in src/`: short enough for a progress line."""
+    args = call.input
+    main = next((args[k] for k in ("pattern", "file_path", "path", "command") if isinstance(args.get(k), str)),
+                None)
+    text = call.name if main is None else f"{call.name} {json.dumps(main)[:80]}"
+    where = args.get("path") if "pattern" in args and isinstance(args.get("path"), str) else None
+    return f"{text} in {where[:60]}" if where else text
+
+
+def _cut_short(report: str, max_turns: int) -> str:
+    note = (f"NOTE: the agent stopped at its {max_turns}-turn limit before finishing. "
+            "Continue the run, or raise maxTurns in the agent file, for a complete answer.")
+    return f"{report.strip()}\n\n{note}" if report.strip() else note

@@ -1,0 +1,148 @@
+"""The MCP surface: one tool per agent, agent resources, server instructions; stdio and Streamable HTTP."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from subagents import __version__
+from subagents.app import RunOutcome, Subagents
+from subagents.definitions.spec import AgentSpec
+from subagents.events import RunEvent
+
+log = logging.getLogger(__name__)
+
+MAX_TASK_CHARS = 100_000
+MAX_CONTEXT_CHARS = 400_000
+MAX_FILES = 100
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+INSTRUCTIONS = """\
+Each tool here is a specialist subagent that runs on its own model, with its own system prompt and \
+context window, and reads the project through sandboxed read-only tools (Read, Grep, Glob, LS).
+
+Delegating well:
+- Call a specialist when its description fits the job; one well-briefed call beats several vague ones.
+- `task` must stand alone: the specialist has not seen this conversation. Say the goal, the scope \
+(which change, module or question), and what a good answer looks like.
+- Put background in `context`: the diff, constraints, what you already know or ruled out.
+- Name the files to start from in `files` (paths relative to the project root); the specialist opens \
+them itself, so do not paste whole files into `context`.
+- Read-only specialists can run in parallel. Do not call the same specialist twice for the same question.
+
+Reading the result: `report` is the specialist's answer. `status` is completed or failed (then `error` \
+says why and what to fix). `stop_reason` "max_turns" means it was cut short: narrow the task or ask again. \
+`run_id` identifies the run. Check a specialist's claims against the code before acting on them."""
+
+# Hand-written so tools/list stays small: the SDK's generated schema adds titles and anyOf-null noise.
+INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "task": {"type": "string", "description": "The job, self-contained: goal, scope, what done looks like."},
+        "context": {"type": "string", "description": "Background: diff, constraints, earlier findings."},
+        "files": {"type": "array", "items": {"type": "string"},
+                  "description": "Paths to start from, relative to the project root."},
+    },
+    "required": ["task"],
+    "additionalProperties": False,
+}
+
+TaskArg = Annotated[str, Field(min_length=1, max_length=MAX_TASK_CHARS)]
+ContextArg = Annotated[str | None, Field(max_length=MAX_CONTEXT_CHARS)]
+FilesArg = Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]] | None, Field(max_length=MAX_FILES)]
+
+
+def build_server(app: Subagents) -> MCPServer:
+    tools = [agent_tool(app, spec) for spec in sorted(app.catalog.agents.values(), key=lambda s: s.name)]
+    server = MCPServer("subagents", title="subagents", version=__version__, instructions=INSTRUCTIONS,
+                       tools=tools, log_level="WARNING")
+    add_agent_resources(server, app)
+    return server
+
+
+def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
+    async def call_agent(
+        task: TaskArg, ctx: Context, context: ContextArg = None, files: FilesArg = None
+    ) -> CallToolResult:
+        async def progress(event: RunEvent) -> None:
+            await ctx.report_progress(event.turn, event.max_turns, event.message)
+
+        outcome = await app.run(spec.name, task, context=context, files=files or (), events=progress)
+        return to_tool_result(outcome, app.settings.max_report_chars)
+
+    tool = Tool.from_function(
+        call_agent, name=spec.name, description=spec.description[:2000],
+        annotations=ToolAnnotations(read_only_hint=not spec.writes, destructive_hint=False,
+                                    open_world_hint=True),
+    )
+    return tool.model_copy(update={"parameters": INPUT_SCHEMA})
+
+
+def to_tool_result(outcome: RunOutcome, max_chars: int) -> CallToolResult:
+    report = bound(outcome.report, max_chars, outcome.run_id)
+    structured = outcome.model_dump(mode="json", exclude_none=True) | {"report": report}
+    return CallToolResult(content=[TextContent(type="text", text=report)], structured_content=structured,
+                          is_error=outcome.status == "failed")
+
+
+def bound(report: str, max_chars: int, run_id: str) -> str:
+    """Keep results under the client's limits (Claude Code spills past ~50k characters)."""
+    if len(report) <= max_chars:
+        return report
+    note = f"\n\n[report truncated at {max_chars} of {len(report)} characters; run {run_id}]"
+    return report[: max_chars - len(note)] + note
+
+
+def add_agent_resources(server: MCPServer, app: Subagents) -> None:
+    def agent_markdown(name: str) -> str:
+        spec = app.catalog.get(name)
+        if spec is None:
+            raise ResourceNotFoundError(f"no agent {name!r}; loaded: {', '.join(sorted(app.catalog.agents))}")
+        return spec.markdown
+
+    def agent_index() -> str:
+        return json.dumps([{"name": s.name, "description": s.description, "model": s.model,
+                            "tools": list(app.tool_names(s)), "source": str(s.source), "layer": s.layer}
+                           for s in sorted(app.catalog.agents.values(), key=lambda s: s.name)], indent=2)
+
+    server.resource("subagents://agents/{name}", name="agent-definition", mime_type="text/markdown",
+                    description="The markdown file that defines an agent")(agent_markdown)
+    server.resource("subagents://agents", name="agents", mime_type="application/json",
+                    description="Every loaded agent: name, description, model, tools, source file")(agent_index)
+
+
+def transport_security(host: str) -> TransportSecuritySettings:
+    """DNS-rebinding protection on for every bind, not only loopback (the SDK skips it otherwise)."""
+    hosts = [f"{h}:*" for h in ("127.0.0.1", "localhost", "[::1]")]
+    origins = [f"http://{h}:*" for h in ("127.0.0.1", "localhost", "[::1]")]
+    if host not in LOOPBACK_HOSTS and host not in ("0.0.0.0", "::"):
+        hosts.append(f"{host}:*")
+        origins += [f"http://{host}:*", f"https://{host}:*"]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
+                                     allowed_origins=origins)
+
+
+async def serve_stdio(app: Subagents) -> None:
+    server = build_server(app)
+    async with app:
+        await server.run_stdio_async()
+
+
+async def serve_http(app: Subagents, host: str, port: int) -> None:
+    import uvicorn
+
+    server = build_server(app)
+    asgi = server.streamable_http_app(streamable_http_path="/mcp", host=host,
+                                      transport_security=transport_security(host))
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on")
+    log.info("serving Streamable HTTP at http://%s:%d/mcp", host, port)
+    async with app:
+        await uvicorn.Server(config).serve()

@@ -1,0 +1,196 @@
+"""The Anthropic Messages API provider, on the official async SDK.
+
+`anthropic` is imported on first use: it costs over a second here, and `initialize` and
+`tools/list` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from subagents.errors import ModelCallError, ModelNotConfiguredError
+from subagents.messages import (
+    ContentBlock,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    RedactedThinkingBlock,
+    TextBlock,
+    ThinkingBlock,
+    ToolUseBlock,
+    Usage,
+)
+
+if TYPE_CHECKING:
+    from anthropic import AsyncAnthropic
+
+NO_CREDENTIALS = (
+    "No model credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) in the server's environment, "
+    "and ANTHROPIC_BASE_URL for a Messages-API-compatible endpoint. In Claude Code: "
+    "claude mcp add subagents -e ANTHROPIC_API_KEY=sk-... -- subagents serve"
+)
+EPHEMERAL = {"type": "ephemeral"}
+
+
+@dataclass(frozen=True)
+class AnthropicSettings:
+    api_key: str | None = None
+    auth_token: str | None = None
+    base_url: str | None = None
+    max_retries: int = 2
+    timeout_s: float = 600.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> AnthropicSettings:
+        env = dict(os.environ) if env is None else env
+        return cls(
+            api_key=_env_value(env, "ANTHROPIC_API_KEY"),
+            auth_token=_env_value(env, "ANTHROPIC_AUTH_TOKEN"),
+            base_url=_env_value(env, "ANTHROPIC_BASE_URL"),
+            **overrides,
+        )
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_key or self.auth_token)
+
+
+def _env_value(env: dict[str, str], name: str) -> str | None:
+    """Empty, or a `${VAR}` placeholder a client config left unexpanded, means not set."""
+    value = env.get(name, "").strip()
+    if not value or (value.startswith("${") and value.endswith("}")):
+        return None
+    return value
+
+
+class AnthropicProvider:
+    def __init__(self, settings: AnthropicSettings) -> None:
+        self._settings = settings
+        self._client: AsyncAnthropic | None = None
+
+    def _get_client(self) -> AsyncAnthropic:
+        if not self._settings.configured:
+            raise ModelNotConfiguredError(NO_CREDENTIALS)
+        if self._client is None:
+            from anthropic import AsyncAnthropic
+
+            s = self._settings
+            self._client = AsyncAnthropic(
+                api_key=s.api_key, auth_token=s.auth_token, base_url=s.base_url,
+                max_retries=s.max_retries, timeout=s.timeout_s,
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        import anthropic
+
+        client = self._get_client()
+        try:
+            # Streaming keeps long generations under the SDK's non-streaming time guard and lets a
+            # cancelled run close the connection at once.
+            async with client.messages.stream(**to_api_kwargs(request)) as stream:
+                message = await stream.get_final_message()
+        except anthropic.APIStatusError as exc:
+            raise status_error(exc) from None
+        except anthropic.APITimeoutError:
+            raise ModelCallError(f"The model API at {self._where} timed out.", kind="timeout") from None
+        except anthropic.APIConnectionError as exc:
+            raise ModelCallError(
+                f"Cannot reach the model API at {self._where}: {exc}. Check ANTHROPIC_BASE_URL and the network.",
+                kind="connection",
+            ) from None
+        return from_api_message(message.model_dump(mode="json"))
+
+    @property
+    def _where(self) -> str:
+        return self._settings.base_url or "api.anthropic.com"
+
+
+def to_api_kwargs(request: ModelRequest) -> dict[str, Any]:
+    """The Messages API request, with cache breakpoints after the system prompt and the tool list."""
+    kwargs: dict[str, Any] = {
+        "model": request.model,
+        "max_tokens": request.max_tokens,
+        "system": [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}],
+        "messages": [message_to_api(m) for m in request.messages],
+    }
+    if request.tools:
+        tools = [t.model_dump() for t in request.tools]
+        tools[-1]["cache_control"] = EPHEMERAL
+        kwargs["tools"] = tools
+    if request.temperature is not None:
+        kwargs["temperature"] = request.temperature
+    return kwargs
+
+
+def message_to_api(message: Message) -> dict[str, Any]:
+    return {"role": message.role, "content": [b.model_dump() for b in message.content]}
+
+
+def from_api_message(data: dict[str, Any]) -> ModelResponse:
+    blocks: list[ContentBlock] = []
+    for block in data.get("content") or []:
+        if block.get("type") == "text":
+            blocks.append(TextBlock(text=block.get("text", "")))
+        elif block.get("type") == "tool_use":
+            blocks.append(ToolUseBlock(id=block["id"], name=block["name"], input=block.get("input") or {}))
+        elif block.get("type") == "thinking":
+            blocks.append(ThinkingBlock(thinking=block.get("thinking", ""), signature=block.get("signature", "")))
+        elif block.get("type") == "redacted_thinking":
+            blocks.append(RedactedThinkingBlock(data=block.get("data", "")))
+        # Other block types (server tools) are not offered to subagents, so none come back.
+    usage = data.get("usage") or {}
+    return ModelResponse(
+        model=data.get("model", ""),
+        content=tuple(blocks),
+        stop_reason=data.get("stop_reason") or "end_turn",
+        usage=Usage(
+            input_tokens=usage.get("input_tokens") or 0,
+            output_tokens=usage.get("output_tokens") or 0,
+            cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
+            cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
+        ),
+    )
+
+
+_KINDS = {400: "bad_request", 401: "auth", 403: "permission", 404: "not_found", 408: "timeout",
+          409: "conflict", 413: "too_large", 429: "rate_limited", 529: "overloaded"}
+_ADVICE = {
+    "auth": "the API key was rejected; check ANTHROPIC_API_KEY",
+    "permission": "the key may not use this model or endpoint",
+    "not_found": "the model id may be wrong; check the agent's model: field or --model",
+    "rate_limited": "rate limited by the API; try again later or lower concurrency",
+    "overloaded": "the API is overloaded; try again later",
+    "bad_request": "the API rejected the request",
+    "too_large": "the request is too large; pass fewer or smaller files",
+}
+
+
+def status_error(exc: Any) -> ModelCallError:
+    status = int(getattr(exc, "status_code", 0) or 0)
+    kind = _KINDS.get(status, "server_error" if status >= 500 else "unknown")
+    detail = getattr(exc, "api_message", None) or getattr(exc, "message", None) or str(exc)
+    advice = _ADVICE.get(kind, "the model API failed")
+    return ModelCallError(f"Model API error {status} ({kind}): {advice}. API said: {detail}", kind=kind,
+                          status=status, retry_after_s=retry_after(getattr(exc, "response", None)))
+
+
+def retry_after(response: Any) -> float | None:
+    """Seconds the API asked us to wait: `retry-after-ms`, else `retry-after` in seconds."""
+    headers = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            value = float(headers.get(name, ""))
+        except ValueError:
+            continue
+        if value >= 0:
+            return value * scale
+    return None
+

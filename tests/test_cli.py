@@ -1,0 +1,73 @@
+"""The `subagents` command line, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from subagents.providers.testing import FakeMessagesServer, demo_responder, text
+from tests.conftest import model_env, write_agent
+from tests.helpers import run_cli
+
+
+def test_validate_passes_on_good_files_and_fails_on_broken_ones(tmp_path: Path) -> None:
+    good = tmp_path / "good"
+    write_agent(good, "a.md", "name: alpha\ndescription: d\ntools: Read")
+    ok = run_cli("agents", "validate", str(good))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "OK      alpha" in ok.stdout and "1 agents valid, 0 invalid" in ok.stdout
+
+    bad = tmp_path / "bad"
+    write_agent(bad, "a.md", "name: alpha\ndescription: d")
+    broken = write_agent(bad, "b.md", "name: beta\ndescription: d\nmaxTurns: lots")
+    result = run_cli("agents", "validate", str(bad))
+    assert result.returncode == 1
+    assert f"ERROR   {broken}: 'maxTurns' must be a positive whole number" in result.stdout
+    assert "1 agents valid, 1 invalid" in result.stdout
+
+
+def test_validate_one_file_and_the_full_catalog(tmp_path: Path) -> None:
+    path = write_agent(tmp_path, "x.md", "name: x\ndescription: d\nmcpServers: [github]")
+    one = run_cli("agents", "validate", str(path))
+    assert one.returncode == 0 and "'mcpServers' is not honoured" in one.stdout
+    full = run_cli("agents", "validate", cwd=tmp_path)
+    assert full.returncode == 0 and "4 agents valid" in full.stdout
+
+
+def test_validate_reports_overrides(tmp_path: Path) -> None:
+    write_agent(tmp_path / ".claude" / "agents", "r.md", "name: router\ndescription: my router")
+    result = run_cli("agents", "validate", cwd=tmp_path)
+    assert result.returncode == 0 and "overrides agent 'router'" in result.stdout
+
+
+def test_agents_list_json(tmp_path: Path) -> None:
+    result = run_cli("agents", "list", "--json", cwd=tmp_path)
+    agents = {a["name"]: a for a in json.loads(result.stdout)}
+    assert sorted(agents) == ["debate-judge", "router", "security-reviewer", "test-writer"]
+    assert agents["router"]["resolved_model"] == "claude-haiku-5-5" and agents["router"]["read_only"] is True
+
+
+def test_agents_show_unknown_name_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli("agents", "show", "nope", cwd=tmp_path)
+    assert result.returncode == 2 and "No agent named 'nope'" in result.stderr and "router" in result.stderr
+
+
+def test_run_prints_the_report(fake_model: FakeMessagesServer, project: Path) -> None:
+    fake_model.set_script(demo_responder)
+    result = run_cli("run", "security-reviewer", "Review it", "--file", "src/app.py", "--root", str(project),
+                     env=model_env(fake_model))
+    assert result.returncode == 0, result.stderr
+    assert "src/app.py" in result.stdout and "completed" in result.stderr
+
+
+def test_run_json_and_failure_exit_code(fake_model: FakeMessagesServer, project: Path) -> None:
+    fake_model.set_script([text("fine")])
+    ok = run_cli("run", "router", "route this", "--json", "--root", str(project), env=model_env(fake_model))
+    assert json.loads(ok.stdout)["report"] == "fine"
+    no_key = run_cli("run", "router", "route this", "--root", str(project))
+    assert no_key.returncode == 1 and "ANTHROPIC_API_KEY" in no_key.stdout
+
+
+def test_bad_root_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli("serve", "--root", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "--root" in result.stderr and "not a directory" in result.stderr

@@ -1,0 +1,122 @@
+"""The MCP surface in both protocol eras, in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from subagents.mcp_server import INSTRUCTIONS, build_server
+from subagents.providers.testing import FakeMessagesServer, demo_responder, text, tool_use
+from tests.conftest import make_app, write_agent
+
+pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("mode", ["legacy", "auto"])]
+
+SPECIALISTS = ["debate-judge", "router", "security-reviewer", "test-writer"]
+
+
+async def test_tools_list_shows_the_specialists_with_small_schemas(mode: str, project: Path) -> None:
+    async with make_app(None, project) as app, Client(build_server(app), mode=mode) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert sorted(tools) == SPECIALISTS
+    for tool in tools.values():
+        assert tool.input_schema["required"] == ["task"]
+        assert set(tool.input_schema["properties"]) == {"task", "context", "files"}
+        assert tool.output_schema is None
+        assert len(tool.description or "") < 2048
+        schema_bytes = len(json.dumps(tool.input_schema))
+        assert schema_bytes < 600, schema_bytes  # ≈150 tokens
+    assert tools["security-reviewer"].annotations.read_only_hint is True
+    assert tools["router"].annotations.read_only_hint is True
+    assert tools["test-writer"].annotations.read_only_hint is False
+
+
+async def test_instructions_are_sent_and_short(mode: str, project: Path) -> None:
+    assert len(INSTRUCTIONS.encode()) < 2048
+    server = build_server(make_app(None, project))
+    async with Client(server, mode=mode) as client:
+        if mode == "legacy":
+            assert client.session.initialize_result.instructions == INSTRUCTIONS  # type: ignore[union-attr]
+        else:
+            assert server.instructions == INSTRUCTIONS
+
+
+async def test_calling_a_specialist_runs_the_loop(
+    mode: str, fake_model: FakeMessagesServer, project: Path
+) -> None:
+    fake_model.set_script(demo_responder)
+    async with make_app(fake_model, project) as app, Client(build_server(app), mode=mode) as client:
+        result = await client.call_tool("security-reviewer", {"task": "Review src/app.py for injection"})
+    assert result.is_error is False
+    # The fake asked Read for the named file and got its content back.
+    assert fake_model.requests[0].tool_names == ["Read", "Grep", "Glob", "LS"]
+    [read] = fake_model.requests[1].tool_results
+    assert "SELECT * FROM users" in read["content"] and read["is_error"] is False
+    structured = result.structured_content
+    assert structured is not None
+    assert structured["agent"] == "security-reviewer" and structured["model"] == "claude-sonnet-5-5"
+    assert (
+        structured["status"] == "completed"
+        and structured["turns"] == 2
+        and structured["stop_reason"] == "end_turn"
+    )
+    assert structured["run_id"].startswith("run_")
+    assert structured["usage"]["input_tokens"] > 0
+    assert "src/app.py" in structured["report"]
+    assert result.content[0].text == structured["report"]  # type: ignore[union-attr]
+
+
+async def test_progress_notifications_reach_the_client(
+    mode: str, fake_model: FakeMessagesServer, project: Path
+) -> None:
+    fake_model.set_script([tool_use("Grep", {"pattern": "execute"}), text("done")])
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
+
+    async with make_app(fake_model, project) as app, Client(build_server(app), mode=mode) as client:
+        await client.call_tool("security-reviewer", {"task": "x"}, progress_callback=on_progress)
+    assert (1, 20, 'turn 1/20: Grep "execute"') in seen
+    assert any(m and m.startswith("turn 2/20") for _, _, m in seen)
+
+
+async def test_no_credentials_gives_an_error_result_and_the_server_keeps_serving(
+    mode: str, project: Path
+) -> None:
+    async with make_app(None, project) as app, Client(build_server(app), mode=mode) as client:
+        first = await client.call_tool("router", {"task": "x"})
+        second = await client.call_tool("router", {"task": "y"})
+        tools = await client.list_tools()
+    for result in (first, second):
+        assert result.is_error is True
+        assert "ANTHROPIC_API_KEY" in result.content[0].text  # type: ignore[union-attr]
+        assert result.structured_content and result.structured_content["status"] == "failed"
+    assert len(tools.tools) == 4
+
+
+async def test_bad_arguments_are_refused_with_a_clear_error(mode: str, project: Path) -> None:
+    async with make_app(None, project) as app, Client(build_server(app), mode=mode) as client:
+        missing = await client.call_tool("router", {"context": "no task"})
+        empty = await client.call_tool("router", {"task": ""})
+        huge = await client.call_tool("router", {"task": "x" * 100_001})
+    for result in (missing, empty, huge):
+        assert result.is_error is True
+    assert "task" in missing.content[0].text  # type: ignore[union-attr]
+
+
+async def test_agent_resources(mode: str, project: Path, tmp_path: Path) -> None:
+    agents = tmp_path / "agents"
+    write_agent(agents, "mine.md", "name: mine\ndescription: My agent\ntools: Read", body="Be brief.")
+    async with (
+        make_app(None, project, agents_dir=agents) as app,
+        Client(build_server(app), mode=mode) as client,
+    ):
+        own = await client.read_resource("subagents://agents/mine")
+        index = await client.read_resource("subagents://agents")
+    assert own.contents[0].text.startswith("---\nname: mine")  # type: ignore[union-attr]
+    assert "Be brief." in own.contents[0].text  # type: ignore[union-attr]
+    names = [a["name"] for a in json.loads(index.contents[0].text)]  # type: ignore[union-attr]
+    assert names == ["debate-judge", "mine", "router", "security-reviewer", "test-writer"]
