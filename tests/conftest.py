@@ -11,7 +11,11 @@ import pytest
 from subagents.app import RunOutcome, Subagents
 from subagents.config import Settings
 from subagents.definitions.catalog import Layer, bundled_agents_dir, load_catalog
+from subagents.budget import PriceTable
+from subagents.history.store import RunStore
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
+from subagents.providers.base import ModelProvider
+from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.providers.testing import FakeMessagesServer
 
 
@@ -31,9 +35,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
             monkeypatch.delenv(name, raising=False)
 
 
-def write_agent(
-    directory: Path, filename: str, frontmatter: str, body: str = "You are a test agent."
-) -> Path:
+def write_agent(directory: Path, filename: str, frontmatter: str, body: str = "You are a test agent.") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / filename
     path.write_text(f"---\n{frontmatter.strip()}\n---\n{body}\n", encoding="utf-8")
@@ -58,7 +60,8 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     (root / "src").mkdir(parents=True)
     (root / "src" / "app.py").write_text(
-        "import sqlite3\n\ndef find(db, name):\n    return db.execute(f\"SELECT * FROM users WHERE name = '{name}'\")\n",
+        "import sqlite3\n\ndef find(db, name):\n"
+        "    return db.execute(f\"SELECT * FROM users WHERE name = '{name}'\")\n",
         encoding="utf-8",
     )
     (root / "README.md").write_text("# demo project\n", encoding="utf-8")
@@ -75,16 +78,21 @@ def make_app(
     *,
     agents_dir: Path | None = None,
     bundled: bool = True,
+    store: RunStore | None = None,
+    resilient: RetryPolicy | None = None,
+    prices: PriceTable | None = None,
     **settings: object,
 ) -> Subagents:
+    """An app on the fake model. `resilient` wraps the provider in our retry/breaker layer."""
     layers = [Layer("bundled", bundled_agents_dir())] if bundled else []
     if agents_dir is not None:
         layers.append(Layer("agents-dir", agents_dir))
     config = Settings(roots=(root.resolve(),), project_dir=root, **settings)  # type: ignore[arg-type]
-    creds = (
-        AnthropicSettings(api_key=TEST_KEY, base_url=fake.url, max_retries=0) if fake else AnthropicSettings()
-    )
-    return Subagents(config, load_catalog(layers), AnthropicProvider(creds))
+    creds = AnthropicSettings(api_key=TEST_KEY, base_url=fake.url, max_retries=0) if fake else AnthropicSettings()
+    provider: ModelProvider = AnthropicProvider(creds)
+    if resilient is not None:
+        provider = ResilientProvider(provider, resilient, fallback_model=config.fallback_model)
+    return Subagents(config, load_catalog(layers), provider, store=store, prices=prices)
 
 
 async def run_once(app: Subagents, agent: str, task: str, **kwargs: object) -> RunOutcome:

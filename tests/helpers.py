@@ -19,10 +19,18 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env | dict(extra or {})
 
 
-def run_cli(*args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*SUBAGENTS, *args], capture_output=True, text=True, env=child_env(env), cwd=cwd,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SUBAGENTS, *args],
+        capture_output=True,
+        text=True,
+        env=child_env(env),
+        cwd=cwd,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def free_port() -> int:
@@ -47,9 +55,14 @@ def wait_for_port(port: int, proc: subprocess.Popen[str], timeout: float = 30) -
 @contextmanager
 def http_server(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
-    proc = subprocess.Popen([*SUBAGENTS, "serve", "--transport", "http", "--port", str(port), *args],
-                            env=child_env(env), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*SUBAGENTS, "serve", "--transport", "http", "--port", str(port), *args],
+        env=child_env(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}/mcp", proc

@@ -54,8 +54,16 @@ def test_agents_show_unknown_name_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_run_prints_the_report(fake_model: FakeMessagesServer, project: Path) -> None:
     fake_model.set_script(demo_responder)
-    result = run_cli("run", "security-reviewer", "Review it", "--file", "src/app.py", "--root", str(project),
-                     env=model_env(fake_model))
+    result = run_cli(
+        "run",
+        "security-reviewer",
+        "Review it",
+        "--file",
+        "src/app.py",
+        "--root",
+        str(project),
+        env=model_env(fake_model),
+    )
     assert result.returncode == 0, result.stderr
     assert "src/app.py" in result.stdout and "completed" in result.stderr
 

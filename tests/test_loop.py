@@ -29,19 +29,13 @@ async def test_text_answer_ends_the_run(fake_model: FakeMessagesServer, project:
         "end_turn",
     )
     request = fake_model.requests[0]
-    assert (
-        request.model == "claude-sonnet-5-5"
-    )  # model: sonnet in the bundled file, resolved by the alias table
+    assert request.model == "claude-sonnet-5-5"  # model: sonnet in the bundled file, resolved by the alias table
     assert "<task>\nReview src/app.py\n</task>" in request.last_user_text
 
 
 async def test_read_tool_round_trip(fake_model: FakeMessagesServer, project: Path) -> None:
-    fake_model.set_script(
-        [tool_use("Read", {"file_path": "src/app.py"}), text("SQL injection at src/app.py:4")]
-    )
-    outcome = await run_once(
-        make_app(fake_model, project), "security-reviewer", "Review", files=["src/app.py"]
-    )
+    fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text("SQL injection at src/app.py:4")])
+    outcome = await run_once(make_app(fake_model, project), "security-reviewer", "Review", files=["src/app.py"])
     assert outcome.report == "SQL injection at src/app.py:4" and outcome.turns == 2
     second = fake_model.requests[1]
     [result] = second.tool_results
@@ -49,9 +43,7 @@ async def test_read_tool_round_trip(fake_model: FakeMessagesServer, project: Pat
     assert "Start from these files" in fake_model.requests[0].last_user_text
 
 
-async def test_system_prompt_and_tools_carry_cache_breakpoints(
-    fake_model: FakeMessagesServer, project: Path
-) -> None:
+async def test_system_prompt_and_tools_carry_cache_breakpoints(fake_model: FakeMessagesServer, project: Path) -> None:
     fake_model.set_script([text("ok")])
     await run_once(make_app(fake_model, project), "security-reviewer", "x")
     body = fake_model.requests[0].body
@@ -118,9 +110,7 @@ async def test_only_the_tools_the_agent_allows_are_offered(
     fake_model: FakeMessagesServer, project: Path, tmp_path: Path
 ) -> None:
     agents = tmp_path / "agents"
-    write_agent(
-        agents, "r.md", "name: reader\ndescription: d\ntools: Read, Grep, Write\ndisallowedTools: Grep"
-    )
+    write_agent(agents, "r.md", "name: reader\ndescription: d\ntools: Read, Grep, Write\ndisallowedTools: Grep")
     fake_model.set_script([tool_use("Grep", {"pattern": "x"}), text("ok")])
     await run_once(make_app(fake_model, project, agents_dir=agents, bundled=False), "reader", "x")
     assert fake_model.requests[0].tool_names == ["Read"]
@@ -128,9 +118,7 @@ async def test_only_the_tools_the_agent_allows_are_offered(
     assert result["is_error"] and "Grep" in result["content"]
 
 
-async def test_progress_events_name_the_turn_and_the_tool(
-    fake_model: FakeMessagesServer, project: Path
-) -> None:
+async def test_progress_events_name_the_turn_and_the_tool(fake_model: FakeMessagesServer, project: Path) -> None:
     fake_model.set_script([tool_use("Grep", {"pattern": "password", "path": "src"}), text("ok")])
     events: list[RunEvent] = []
 
@@ -162,9 +150,7 @@ async def test_model_field_inherit_uses_the_server_default(
     agents = tmp_path / "agents"
     write_agent(agents, "i.md", "name: inh\ndescription: d\ntools: Read")
     fake_model.set_script([text("ok"), text("ok")])
-    await run_once(
-        make_app(fake_model, project, agents_dir=agents, bundled=False, default_model="haiku"), "inh", "x"
-    )
+    await run_once(make_app(fake_model, project, agents_dir=agents, bundled=False, default_model="haiku"), "inh", "x")
     await run_once(
         make_app(
             fake_model,

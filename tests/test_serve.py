@@ -16,11 +16,16 @@ from tests.helpers import SUBAGENTS, child_env, http_server
 
 pytestmark = pytest.mark.anyio
 SPECIALISTS = ["debate-judge", "router", "security-reviewer", "test-writer"]
+RUN_TOOLS = ["cancel_run", "continue_run", "get_run", "start_agent"]
 
 
 def stdio_params(project: Path, fake: FakeMessagesServer, *extra: str) -> StdioServerParameters:
-    return StdioServerParameters(command=SUBAGENTS[0], args=[*SUBAGENTS[1:], "serve", "--root", str(project), *extra],
-                                 env=child_env(model_env(fake)), cwd=str(project))
+    return StdioServerParameters(
+        command=SUBAGENTS[0],
+        args=[*SUBAGENTS[1:], "serve", "--root", str(project), *extra],
+        env=child_env(model_env(fake)),
+        cwd=str(project),
+    )
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -29,7 +34,7 @@ async def test_stdio_lists_and_runs_a_review(mode: str, fake_model: FakeMessages
     async with Client(stdio_params(project, fake_model), mode=mode) as client:
         tools = sorted(t.name for t in (await client.list_tools()).tools)
         result = await client.call_tool("security-reviewer", {"task": "Check src/app.py for SQL injection"})
-    assert tools == SPECIALISTS
+    assert tools == sorted(SPECIALISTS + RUN_TOOLS)
     assert result.is_error is False
     [read] = fake_model.requests[1].tool_results
     assert "SELECT * FROM users" in read["content"]
@@ -43,14 +48,18 @@ async def test_http_lists_and_runs_a_review(mode: str, fake_model: FakeMessagesS
         async with Client(url, mode=mode) as client:
             tools = sorted(t.name for t in (await client.list_tools()).tools)
             result = await client.call_tool("security-reviewer", {"task": "Check src/app.py"})
-    assert tools == SPECIALISTS
+    assert tools == sorted(SPECIALISTS + RUN_TOOLS)
     assert result.is_error is False and result.structured_content
     assert result.structured_content["turns"] == 2
 
 
 async def test_http_refuses_a_foreign_host_or_origin(project: Path) -> None:
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     with http_server("--root", str(project)) as (url, _proc):
         async with httpx2.AsyncClient(timeout=10) as http:
@@ -65,14 +74,26 @@ def test_stdout_is_only_json_rpc_and_broken_agents_are_named_on_stderr(project: 
     agents = tmp_path / "agents"
     write_agent(agents, "good.md", "name: good-one\ndescription: fine\ntools: Read")
     broken = write_agent(agents, "broken.md", "name: broken\ntools: Read")
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-    requests = [init, {"jsonrpc": "2.0", "method": "notifications/initialized"},
-                {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}]
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    requests = [
+        init,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}},
+    ]
     stdin = "".join(json.dumps(r) + "\n" for r in requests)
-    proc = subprocess.Popen([*SUBAGENTS, "serve", "--root", str(project), "--agents-dir", str(agents)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=child_env())
+    proc = subprocess.Popen(
+        [*SUBAGENTS, "serve", "--root", str(project), "--agents-dir", str(agents)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
     assert proc.stdin and proc.stdout
     proc.stdin.write(stdin)
     proc.stdin.flush()
@@ -82,5 +103,5 @@ def test_stdout_is_only_json_rpc_and_broken_agents_are_named_on_stderr(project: 
     stderr = proc.stderr.read() if proc.stderr else ""
     replies = [json.loads(line) for line in lines]  # every stdout line is JSON-RPC
     tools = sorted(t["name"] for t in replies[1]["result"]["tools"])
-    assert tools == sorted(["good-one", *SPECIALISTS])
+    assert tools == sorted(["good-one", *SPECIALISTS, *RUN_TOOLS])
     assert str(broken) in stderr and "missing required field 'description'" in stderr

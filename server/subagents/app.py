@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
@@ -12,15 +11,22 @@ from typing import Literal
 import anyio
 from pydantic import BaseModel, ConfigDict
 
+from subagents.budget import BudgetMeter, PriceTable, RunBudget
 from subagents.config import Settings
+from subagents.conversation import first_user_message, follow_up
 from subagents.definitions.catalog import Catalog, default_layers, load_catalog
 from subagents.definitions.spec import AgentSpec
 from subagents.errors import AgentNotFoundError, ModelCallError, ModelNotConfiguredError, SandboxError
 from subagents.events import EventSink, discard
-from subagents.loop import RunLimits, first_user_message, run_agent
-from subagents.messages import Usage
+from subagents.history.records import RunInput
+from subagents.history.store import RunStore
+from subagents.jobs import JobManager, StartedSink
+from subagents.loop import MessageSink, RunLimits, RunResult, run_agent
+from subagents.messages import Message, Usage
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.base import ModelProvider, ModelResolver
+from subagents.providers.resilience import ResilientProvider, RetryPolicy
+from subagents.recorder import RunRecorder
 from subagents.tools.registry import FILE_TOOLS, Toolbox, build_tools
 from subagents.tools.sandbox import Sandbox
 
@@ -41,49 +47,88 @@ class RunOutcome(BaseModel):
     report: str
     turns: int = 0
     usage: Usage = Usage()
+    cost_usd: float | None = None
     stop_reason: str | None = None
     error: str | None = None
     error_kind: str | None = None
+    continued_from: str | None = None
 
 
 class Subagents:
-    """The service behind every edge (MCP server, CLI): a catalog, a model provider and the roots."""
+    """The service behind every edge (MCP server, CLI): catalog, provider, run store, background jobs."""
 
-    def __init__(self, settings: Settings, catalog: Catalog, provider: ModelProvider) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        provider: ModelProvider,
+        *,
+        store: RunStore | None = None,
+        prices: PriceTable | None = None,
+    ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.provider = provider
+        self.store = store
+        self.recorder = RunRecorder(store)
+        self.prices = prices or PriceTable()
         self.resolver = ModelResolver(aliases=settings.model_aliases, default=settings.default_model)
+        self.jobs = JobManager()
+        self._jobs_cm: object = None
 
     @classmethod
     def build(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Subagents:
         env = os.environ if env is None else env
-        layers = default_layers(project_dir=settings.project_dir or Path.cwd(), extra_dirs=settings.agents_dirs,
-                                bundled=settings.bundled)
+        layers = default_layers(
+            project_dir=settings.project_dir or Path.cwd(), extra_dirs=settings.agents_dirs, bundled=settings.bundled
+        )
         catalog = load_catalog(layers, require_dirs=settings.agents_dirs)
-        provider = AnthropicProvider(AnthropicSettings.from_env(dict(env)))
-        app = cls(settings, catalog, provider)
+        # Our own retries (with a breaker and a fallback) replace the SDK's.
+        api = AnthropicProvider(AnthropicSettings.from_env(dict(env), max_retries=0))
+        provider = ResilientProvider(
+            api,
+            RetryPolicy(attempts=settings.retry_attempts, base_delay_s=settings.retry_base_delay_s),
+            fallback_model=settings.fallback_model,
+        )
+        store = None
+        if settings.store_enabled:
+            store = RunStore(settings.store_path or RunStore.default_path())
+            if interrupted := store.mark_interrupted():
+                log.warning("%d runs were left running by a server that stopped; marked interrupted", interrupted)
+        prices = PriceTable.from_file(settings.prices_file) if settings.prices_file else PriceTable()
+        app = cls(settings, catalog, provider, store=store, prices=prices)
         app.log_startup()
         return app
 
     async def __aenter__(self) -> Subagents:
+        self._jobs_cm = self.jobs.running()
+        await self._jobs_cm.__aenter__()  # type: ignore[attr-defined]
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+        try:
+            if self._jobs_cm is not None:
+                await self._jobs_cm.__aexit__(None, None, None)  # type: ignore[attr-defined]
+        finally:
+            await self.aclose()
 
     async def aclose(self) -> None:
-        close = getattr(self.provider, "aclose", None)
-        if close is not None:
-            await close()
+        for closeable in (self.provider, getattr(self.provider, "inner", None)):
+            close = getattr(closeable, "aclose", None)
+            if close is not None:
+                await close()
 
     def log_startup(self) -> None:
         self.catalog.log_problems()
         for spec in self.catalog.agents.values():
             missing = [t for t in spec.effective_tools if t not in FILE_TOOLS]
             if spec.tools is not None and missing:
-                log.warning("%s: %s not enabled on this server; the agent runs with %s only", spec.name,
-                            ", ".join(missing), ", ".join(self.tool_names(spec)) or "no tools")
+                log.warning(
+                    "%s: %s not enabled on this server; the agent runs with %s only",
+                    spec.name,
+                    ", ".join(missing),
+                    ", ".join(self.tool_names(spec)) or "no tools",
+                )
         log.info("serving %d agents: %s", len(self.catalog.agents), ", ".join(sorted(self.catalog.agents)))
 
     def tool_names(self, spec: AgentSpec) -> tuple[str, ...]:
@@ -104,6 +149,15 @@ class Subagents:
             max_turns=spec.max_turns or self.settings.default_max_turns,
             max_tokens=spec.options.max_tokens or self.settings.default_max_tokens,
             temperature=spec.options.temperature,
+            fallback_model=self.resolver.resolve(spec.options.fallback_model) if spec.options.fallback_model else None,
+        )
+
+    def budget(self, spec: AgentSpec, spent_today: float) -> RunBudget:
+        return RunBudget(
+            max_output_tokens=spec.options.max_output_tokens or self.settings.max_output_tokens,
+            max_cost_usd=spec.options.max_cost_usd or self.settings.max_cost_usd,
+            daily_cost_usd=self.settings.daily_budget_usd,
+            spent_today_usd=spent_today,
         )
 
     async def run(
@@ -115,35 +169,200 @@ class Subagents:
         files: Sequence[str] = (),
         events: EventSink = discard,
         roots: Sequence[Path] | None = None,
+        started: StartedSink | None = None,
+        client: str | None = None,
     ) -> RunOutcome:
+        """Run one agent on a new task. `started` hears the run id as soon as it exists."""
         spec = self.agent(agent)
+        return await self._execute(
+            spec,
+            [first_user_message(task, context, files)],
+            RunInput(task=task, context=context, files=tuple(files)),
+            events=events,
+            roots=roots,
+            started=started,
+            client=client,
+        )
+
+    async def continue_run(
+        self,
+        run_id: str,
+        message: str,
+        *,
+        events: EventSink = discard,
+        started: StartedSink | None = None,
+        client: str | None = None,
+    ) -> RunOutcome:
+        """The same agent picks up its own conversation from the store and answers a follow-up."""
+        record = await self.recorder.get(run_id)
+        job = self.jobs.get(run_id)
+        if record.status == "running" and job is not None and not job.done.is_set():
+            raise ModelCallError(
+                f"Run {run_id} is still running; wait for it (get_run) or cancel it first.", kind="busy"
+            )
+        spec = self.agent(record.agent)
+        return await self._execute(
+            spec,
+            follow_up(record.transcript, message),
+            RunInput(task=message),
+            events=events,
+            started=started,
+            client=client,
+            continued_from=run_id,
+        )
+
+    async def _execute(
+        self,
+        spec: AgentSpec,
+        conversation: list[Message],
+        run_input: RunInput,
+        *,
+        events: EventSink,
+        roots: Sequence[Path] | None = None,
+        started: StartedSink | None,
+        client: str | None,
+        continued_from: str | None = None,
+    ) -> RunOutcome:
         model = self.resolver.resolve(spec.model)
-        run_id = f"run_{uuid.uuid4().hex[:12]}"
-        base = RunOutcome(run_id=run_id, agent=spec.name, model=model, status="failed", report="")
+        spent = await self.recorder.spent_today() if self.settings.daily_budget_usd else 0.0
+        meter = BudgetMeter(self.budget(spec, spent), self.prices)
+        run_id = await self.recorder.start(
+            agent=spec.name, model=model, input=run_input, continued_from=continued_from, client=client
+        )
+        base = RunOutcome(
+            run_id=run_id, agent=spec.name, model=model, status="failed", report="", continued_from=continued_from
+        )
+        if started is not None:
+            await started(run_id)
+        await self.recorder.messages(run_id, conversation)
+        progress = _Progress()
+
+        async def on_messages(messages: Sequence[Message]) -> None:
+            progress.add(messages)
+            await self.recorder.messages(run_id, messages)
+            await self.recorder.progress(run_id, turns=progress.turns, usage=meter.usage, cost_usd=meter.cost_usd)
+
+        outcome = await self._guarded(
+            spec,
+            conversation,
+            base,
+            model=model,
+            meter=meter,
+            events=events,
+            roots=roots,
+            on_messages=on_messages,
+            progress=progress,
+        )
+        await self.recorder.finish(
+            run_id,
+            status=outcome.status,
+            report=outcome.report,
+            error=outcome.error,
+            usage=outcome.usage,
+            cost_usd=outcome.cost_usd,
+            turns=outcome.turns,
+            stop_reason=outcome.stop_reason,
+        )
+        return outcome
+
+    async def _guarded(
+        self,
+        spec: AgentSpec,
+        conversation: list[Message],
+        base: RunOutcome,
+        *,
+        model: str,
+        meter: BudgetMeter,
+        events: EventSink,
+        roots: Sequence[Path] | None,
+        on_messages: MessageSink,
+        progress: _Progress,
+    ) -> RunOutcome:
+        """Run the loop; every way it can end becomes an outcome (cancellation is recorded, then re-raised)."""
+        if reason := meter.exceeded():
+            return _ended(base, "budget_exceeded", f"Not started: {reason}.", "budget")
         try:
-            sandbox = Sandbox(tuple(roots or self.roots()))
+            toolbox = Toolbox(build_tools(self.tool_names(spec), Sandbox(tuple(roots or self.roots()))))
         except (SandboxError, ValueError) as exc:
-            return _failed(base, f"The file roots are not usable: {exc}", "config")
-        toolbox = Toolbox(build_tools(self.tool_names(spec), sandbox))
+            return _ended(base, "failed", f"The file roots are not usable: {exc}", "config")
         timeout = spec.options.timeout or self.settings.run_timeout_s
         try:
             with anyio.fail_after(timeout):
-                result = await run_agent(spec, [first_user_message(task, context, files)], model=model,
-                                         provider=self.provider, tools=toolbox, limits=self.limits(spec),
-                                         events=events)
+                result = await run_agent(
+                    spec,
+                    conversation,
+                    model=model,
+                    provider=self.provider,
+                    tools=toolbox,
+                    limits=self.limits(spec),
+                    events=events,
+                    on_messages=on_messages,
+                    guard=meter,
+                )
         except ModelNotConfiguredError as exc:
-            return _failed(base, str(exc), "not_configured")
+            return _ended(base, "failed", str(exc), "not_configured")
         except ModelCallError as exc:
-            return _failed(base, str(exc), exc.kind)
+            return _ended(_partial(base, progress, meter), "failed", str(exc), exc.kind)
         except TimeoutError:
-            return _failed(base, f"The run took longer than its {timeout:g} s timeout and was stopped.", "timeout")
-        return base.model_copy(update={
-            "status": "completed", "report": result.report, "turns": result.turns, "usage": result.usage,
+            return _ended(
+                _partial(base, progress, meter),
+                "failed",
+                f"The run took longer than its {timeout:g} s timeout and was stopped.",
+                "timeout",
+            )
+        except anyio.get_cancelled_exc_class():
+            cancelled = _ended(_partial(base, progress, meter), "cancelled", "The run was cancelled.", "cancelled")
+            await self.recorder.finish(
+                base.run_id,
+                status="cancelled",
+                report=cancelled.report or None,
+                error=cancelled.error,
+                usage=meter.usage,
+                cost_usd=meter.cost_usd,
+                turns=progress.turns,
+                stop_reason="cancelled",
+            )
+            raise
+        return _completed(base, result, meter)
+
+
+class _Progress:
+    """What the loop has produced so far, for partial reports."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+        self.last_text = ""
+
+    def add(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            if message.role == "assistant":
+                self.turns += 1
+                if message.text.strip():
+                    self.last_text = message.text.strip()
+
+
+def _partial(base: RunOutcome, progress: _Progress, meter: BudgetMeter) -> RunOutcome:
+    return base.model_copy(
+        update={"report": progress.last_text, "turns": progress.turns, "usage": meter.usage, "cost_usd": meter.cost_usd}
+    )
+
+
+def _completed(base: RunOutcome, result: RunResult, meter: BudgetMeter) -> RunOutcome:
+    status: RunStatus = "budget_exceeded" if result.stop_reason == "budget_exceeded" else "completed"
+    return base.model_copy(
+        update={
+            "status": status,
+            "report": result.report,
+            "turns": result.turns,
+            "usage": result.usage,
+            "cost_usd": meter.cost_usd,
             "stop_reason": result.stop_reason,
-        })
+        }
+    )
 
 
-def _failed(base: RunOutcome, message: str, kind: str) -> RunOutcome:
-    log.warning("run %s (%s) failed: %s", base.run_id, base.agent, message)
-    return base.model_copy(update={"status": "failed", "error": message, "error_kind": kind,
-                                   "report": f"Error: {message}"})
+def _ended(base: RunOutcome, status: RunStatus, message: str, kind: str) -> RunOutcome:
+    if status != "cancelled":
+        log.warning("run %s (%s) %s: %s", base.run_id, base.agent, status, message)
+    report = f"{base.report}\n\n{message}" if base.report else f"Error: {message}"
+    return base.model_copy(update={"status": status, "error": message, "error_kind": kind, "report": report})

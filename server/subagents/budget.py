@@ -30,9 +30,12 @@ class Price(BaseModel):
     def cost(self, usage: Usage) -> float:
         prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
         factor = self.long_prompt_factor if self.long_prompt_tokens and prompt > self.long_prompt_tokens else 1.0
-        total = (usage.input_tokens * self.input + usage.output_tokens * self.output
-                 + usage.cache_creation_input_tokens * self.cache_write
-                 + usage.cache_read_input_tokens * self.cache_read)
+        total = (
+            usage.input_tokens * self.input
+            + usage.output_tokens * self.output
+            + usage.cache_creation_input_tokens * self.cache_write
+            + usage.cache_read_input_tokens * self.cache_read
+        )
         return total * factor / 1_000_000
 
 
@@ -42,8 +45,9 @@ DEFAULT_PRICES: Mapping[str, Price] = {
     "claude-opus-5": Price(input=5, output=25, cache_write=6.25, cache_read=0.50),
     "claude-sonnet-5-5": Price(input=2, output=10, cache_write=2.5, cache_read=0.10),
     "claude-sonnet-5": Price(input=2, output=10, cache_write=2.5, cache_read=0.20),
-    "claude-haiku-5-5": Price(input=0.10, output=0.50, cache_write=0.125, cache_read=0.01,
-                              long_prompt_tokens=100_000, long_prompt_factor=5.0),
+    "claude-haiku-5-5": Price(
+        input=0.10, output=0.50, cache_write=0.125, cache_read=0.01, long_prompt_tokens=100_000, long_prompt_factor=5.0
+    ),
     "claude-haiku-4-5": Price(input=1, output=5, cache_write=1.25, cache_read=0.10),
 }
 
@@ -57,8 +61,9 @@ class PriceTable:
         if model in self.prices:
             return self.prices[model]
         base = model.rsplit("-", 1)[0]
-        return self.prices.get(base) if model.rsplit("-", 1)[-1].isdigit() and len(model.rsplit("-", 1)[-1]) == 8 \
-            else None
+        return (
+            self.prices.get(base) if model.rsplit("-", 1)[-1].isdigit() and len(model.rsplit("-", 1)[-1]) == 8 else None
+        )
 
     def cost(self, model: str, usage: Usage) -> float | None:
         price = self.price(model)
@@ -71,9 +76,10 @@ class PriceTable:
             raw = json.loads(path.read_text(encoding="utf-8"))
             extra = {model: Price.model_validate(p) for model, p in raw.items()}
         except (OSError, json.JSONDecodeError, AttributeError, ValidationError) as exc:
-            raise ConfigError(f"price file {str(path)!r} is not usable: {exc}. Expected JSON like "
-                              '{"my-model": {"input": 3, "output": 15, "cache_write": 3.75, "cache_read": 0.3}}') \
-                from None
+            raise ConfigError(
+                f"price file {str(path)!r} is not usable: {exc}. Expected JSON like "
+                '{"my-model": {"input": 3, "output": 15, "cache_write": 3.75, "cache_read": 0.3}}'
+            ) from None
         return cls({**DEFAULT_PRICES, **extra})
 
 
@@ -108,7 +114,10 @@ class BudgetMeter:
             return f"output-token budget reached ({self.usage.output_tokens} of {b.max_output_tokens})"
         if self.cost_usd is not None and b.max_cost_usd is not None and self.cost_usd >= b.max_cost_usd:
             return f"cost budget reached (${self.cost_usd:.4f} of ${b.max_cost_usd:.4f})"
-        if self.cost_usd is not None and b.daily_cost_usd is not None \
-                and b.spent_today_usd + self.cost_usd >= b.daily_cost_usd:
+        if (
+            self.cost_usd is not None
+            and b.daily_cost_usd is not None
+            and b.spent_today_usd + self.cost_usd >= b.daily_cost_usd
+        ):
             return f"the server's daily cost budget is reached (${b.daily_cost_usd:.2f})"
         return None

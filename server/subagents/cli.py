@@ -7,14 +7,15 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import anyio
+from pydantic import ValidationError
 
 from subagents import __version__
 from subagents.config import Settings, check_dirs, parse_aliases, project_dir_from_env, split_paths
-from subagents.errors import SubagentsError
+from subagents.errors import ConfigError, SubagentsError
 
 log = logging.getLogger("subagents")
 
@@ -35,15 +36,50 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--agents-dir", action="append", type=Path, default=[], metavar="DIR",
-                        help="extra agents directory, highest precedence (repeatable; env SUBAGENTS_AGENTS_DIR)")
+    common.add_argument(
+        "--agents-dir",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="extra agents directory, highest precedence (repeatable; env SUBAGENTS_AGENTS_DIR)",
+    )
     common.add_argument("--no-bundled", action="store_true", help="do not load the bundled agents")
-    common.add_argument("--root", action="append", type=Path, default=[], metavar="DIR",
-                        help="where subagent file tools may read (repeatable; default CLAUDE_PROJECT_DIR, else cwd)")
+    common.add_argument(
+        "--root",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="where subagent file tools may read (repeatable; default CLAUDE_PROJECT_DIR, else cwd)",
+    )
     common.add_argument("--model", help="model for agents with model: inherit (alias or id; env SUBAGENTS_MODEL)")
-    common.add_argument("--model-alias", action="append", metavar="ALIAS=ID",
-                        help="override an alias, e.g. opus=claude-opus-5-5 (env SUBAGENTS_MODEL_ALIASES)")
+    common.add_argument(
+        "--model-alias",
+        action="append",
+        metavar="ALIAS=ID",
+        help="override an alias, e.g. opus=claude-opus-5-5 (env SUBAGENTS_MODEL_ALIASES)",
+    )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+    runs = common.add_argument_group("runs: history, budgets and retries")
+    runs.add_argument(
+        "--store",
+        type=Path,
+        metavar="PATH",
+        help="run history database (env SUBAGENTS_STORE; default ~/.local/share/subagents/runs.db)",
+    )
+    runs.add_argument("--no-store", action="store_true", help="keep no run history (continue_run then fails)")
+    runs.add_argument("--max-output-tokens", type=int, metavar="N", help="per-run output token budget")
+    runs.add_argument("--max-cost", type=float, metavar="USD", help="per-run cost budget in USD")
+    runs.add_argument(
+        "--daily-budget",
+        type=float,
+        metavar="USD",
+        help="cost budget for all runs of this store in a UTC day (env SUBAGENTS_DAILY_BUDGET)",
+    )
+    runs.add_argument("--prices", type=Path, metavar="FILE", help="JSON price table merged over the built-in one")
+    runs.add_argument("--fallback-model", metavar="MODEL", help="model to try when an agent's model is down")
+    runs.add_argument("--timeout", type=float, metavar="S", help="default time limit of one run (default 1800)")
 
     parser = argparse.ArgumentParser(prog="subagents", description="Specialist LLM subagents as MCP tools.")
     parser.add_argument("--version", action="version", version=f"subagents {__version__}")
@@ -64,10 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     show = agents_sub.add_parser("show", parents=[common], help="one agent's resolved definition")
     show.add_argument("name")
     show.set_defaults(handler=cmd_agents_show)
-    validate = agents_sub.add_parser("validate", parents=[common],
-                                     help="check agent files; exits 1 if any file is invalid")
-    validate.add_argument("dirs", nargs="*", type=Path, metavar="DIR",
-                          help="directories or files to check (default: every layer the server loads)")
+    validate = agents_sub.add_parser(
+        "validate", parents=[common], help="check agent files; exits 1 if any file is invalid"
+    )
+    validate.add_argument(
+        "dirs",
+        nargs="*",
+        type=Path,
+        metavar="DIR",
+        help="directories or files to check (default: every layer the server loads)",
+    )
     validate.set_defaults(handler=cmd_agents_validate)
 
     run = sub.add_parser("run", parents=[common], help="run one agent on a task and print its report")
@@ -90,15 +132,41 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
     agents_dirs = split_paths(env.get("SUBAGENTS_AGENTS_DIR")) + tuple(args.agents_dir)
     roots = check_dirs(tuple(args.root) or split_paths(env.get("SUBAGENTS_ROOTS")), "--root")
     project_dir = project_dir_from_env(env) or (roots[0] if roots else Path.cwd().resolve())
-    return Settings(
+    return make_settings(
         agents_dirs=check_dirs(agents_dirs, "--agents-dir"),
         bundled=not (args.no_bundled or env.get("SUBAGENTS_NO_BUNDLED") == "1"),
         roots=roots,
         project_dir=project_dir,
         default_model=args.model or env.get("SUBAGENTS_MODEL") or "sonnet",
         model_aliases=parse_aliases(args.model_alias, env.get("SUBAGENTS_MODEL_ALIASES")),
+        store_path=args.store or (Path(env["SUBAGENTS_STORE"]) if env.get("SUBAGENTS_STORE") else None),
+        store_enabled=not args.no_store,
+        max_output_tokens=args.max_output_tokens,
+        max_cost_usd=args.max_cost,
+        daily_budget_usd=args.daily_budget or _float_env(env, "SUBAGENTS_DAILY_BUDGET"),
+        prices_file=args.prices,
+        fallback_model=args.fallback_model,
+        **({"run_timeout_s": args.timeout} if args.timeout else {}),
         **extra,  # type: ignore[arg-type]
     )
+
+
+def make_settings(**values: object) -> Settings:
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid settings: {reasons}") from None
+
+
+def _float_env(env: Mapping[str, str], name: str) -> float | None:
+    value = env.get(name)
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number; give an amount in USD, e.g. {name}=5") from None
 
 
 def build_app(settings: Settings):  # type: ignore[no-untyped-def]
@@ -113,9 +181,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, transport=args.transport, host=args.host, port=args.port)
     app = build_app(settings)
     from subagents import mcp_server
+    from subagents.http_app import HttpSecurity
 
     if args.transport == "http":
-        anyio.run(mcp_server.serve_http, app, args.host, args.port)
+        security = HttpSecurity(host=args.host, auth_token=os.environ.get("SUBAGENTS_AUTH_TOKEN"))
+        anyio.run(mcp_server.serve_http, app, security, args.port)
     else:
         anyio.run(mcp_server.serve_stdio, app)
     return 0
@@ -125,10 +195,24 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
     app = build_app(settings_from_args(args))
     specs = sorted(app.catalog.agents.values(), key=lambda s: s.name)
     if args.json:
-        print(json.dumps([{"name": s.name, "description": s.description, "model": s.model,
-                           "resolved_model": app.resolver.resolve(s.model), "tools": list(app.tool_names(s)),
-                           "read_only": not s.writes, "source": str(s.source), "layer": s.layer}
-                          for s in specs], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "description": s.description,
+                        "model": s.model,
+                        "resolved_model": app.resolver.resolve(s.model),
+                        "tools": list(app.tool_names(s)),
+                        "read_only": not s.writes,
+                        "source": str(s.source),
+                        "layer": s.layer,
+                    }
+                    for s in specs
+                ],
+                indent=2,
+            )
+        )
         return 0
     for s in specs:
         print(f"{s.name:<24} {app.resolver.resolve(s.model):<20} {s.layer:<10} {s.source}")
@@ -157,8 +241,9 @@ def cmd_agents_validate(args: argparse.Namespace) -> int:
         catalog = load_catalog(layers)
     else:
         settings = settings_from_args(args)
-        catalog = load_catalog(default_layers(project_dir=settings.project_dir, extra_dirs=settings.agents_dirs,
-                                              bundled=settings.bundled))
+        catalog = load_catalog(
+            default_layers(project_dir=settings.project_dir, extra_dirs=settings.agents_dirs, bundled=settings.bundled)
+        )
         missing = []
     for spec in sorted(catalog.agents.values(), key=lambda s: s.name):
         print(f"OK      {spec.name:<24} {spec.source} ({spec.layer})")
@@ -172,14 +257,22 @@ def cmd_agents_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     app = build_app(settings_from_args(args))
-    outcome = anyio.run(lambda: app.run(args.agent, args.task, context=args.context, files=args.file))
+
+    async def run_once():  # type: ignore[no-untyped-def]
+        async with app:
+            return await app.run(args.agent, args.task, context=args.context, files=args.file, client="cli")
+
+    outcome = anyio.run(run_once)
     if args.json:
         print(json.dumps(outcome.model_dump(mode="json"), indent=2))
     else:
         print(outcome.report)
-        print(f"\n[{outcome.agent} · {outcome.model} · {outcome.status} · {outcome.turns} turns · "
-              f"{outcome.usage.input_tokens} in / {outcome.usage.output_tokens} out tokens · "
-              f"{outcome.run_id}]", file=sys.stderr)
+        print(
+            f"\n[{outcome.agent} · {outcome.model} · {outcome.status} · {outcome.turns} turns · "
+            f"{outcome.usage.input_tokens} in / {outcome.usage.output_tokens} out tokens · "
+            f"{outcome.run_id}]",
+            file=sys.stderr,
+        )
     return 0 if outcome.status == "completed" else 1
 
 

@@ -26,6 +26,17 @@ class Settings(BaseModel):
     default_max_tokens: int = Field(default=8192, ge=1, le=128_000)
     run_timeout_s: float = Field(default=1800.0, gt=0)
     max_report_chars: int = Field(default=40_000, ge=1_000)
+    # Runs: history, budgets, retries (issue: runs that survive).
+    store_path: Path | None = None  # None: RunStore.default_path()
+    store_enabled: bool = True
+    max_output_tokens: int | None = Field(default=None, ge=1)  # per run, summed over turns
+    max_cost_usd: float | None = Field(default=None, gt=0)  # per run
+    daily_budget_usd: float | None = Field(default=None, gt=0)  # per server, UTC day
+    prices_file: Path | None = None
+    fallback_model: str | None = None
+    retry_attempts: int = Field(default=4, ge=1, le=10)
+    retry_base_delay_s: float = Field(default=0.5, ge=0)
+    heartbeat_s: float = Field(default=5.0, gt=0)
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)

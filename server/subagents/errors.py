@@ -26,8 +26,9 @@ class ModelCallError(SubagentsError):
     not_found, timeout, connection, server_error, unknown.
     """
 
-    def __init__(self, message: str, *, kind: str, status: int | None = None,
-                 retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, kind: str, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status

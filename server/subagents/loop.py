@@ -60,17 +60,15 @@ class RunLimits:
     max_turns: int = DEFAULT_MAX_TURNS
     max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float | None = None
+    fallback_model: str | None = None
 
 
-def first_user_message(task: str, context: str | None = None, files: Sequence[str] = ()) -> Message:
-    """The task as the subagent sees it. Files are named, not inlined: the agent reads what it needs."""
-    parts = [f"<task>\n{task.strip()}\n</task>"]
-    if context and context.strip():
-        parts.append(f"<context>\n{context.strip()}\n</context>")
-    if files:
-        listing = "\n".join(f"- {f}" for f in files)
-        parts.append(f"Start from these files (read them with the Read tool):\n{listing}")
-    return Message(role="user", content=(TextBlock(text="\n\n".join(parts)),))
+class Guard(Protocol):
+    """Sees each model turn's usage; returns a reason to stop the run, or None to go on."""
+
+    def add(self, model: str, usage: Usage) -> None: ...
+
+    def exceeded(self) -> str | None: ...
 
 
 async def run_agent(
@@ -83,6 +81,7 @@ async def run_agent(
     limits: RunLimits,
     events: EventSink = discard,
     on_messages: MessageSink | None = None,
+    guard: Guard | None = None,
 ) -> RunResult:
     """Run `spec` on `conversation` (which ends with a user turn) and return its report.
 
@@ -96,10 +95,23 @@ async def run_agent(
     report = ""
     while turn < limits.max_turns:
         turn += 1
-        await events(RunEvent(kind="model_call", turn=turn, max_turns=limits.max_turns,
-                              message=f"turn {turn}/{limits.max_turns}: {spec.name} is thinking"))
-        request = ModelRequest(model=model, system=spec.prompt, messages=tuple(messages), tools=tools.specs,
-                               max_tokens=limits.max_tokens, temperature=limits.temperature)
+        await events(
+            RunEvent(
+                kind="model_call",
+                turn=turn,
+                max_turns=limits.max_turns,
+                message=f"turn {turn}/{limits.max_turns}: {spec.name} is thinking",
+            )
+        )
+        request = ModelRequest(
+            model=model,
+            system=spec.prompt,
+            messages=tuple(messages),
+            tools=tools.specs,
+            max_tokens=limits.max_tokens,
+            temperature=limits.temperature,
+            fallback_model=limits.fallback_model,
+        )
         response = await provider.complete(request)
         usage += response.usage
         stop_reason = response.stop_reason
@@ -107,8 +119,11 @@ async def run_agent(
         messages.append(assistant)
         if assistant.text.strip():
             report = assistant.text
-        if not (stop_reason == "tool_use" and assistant.tool_uses):
+        over_budget = _check(guard, response.model or model, response.usage)
+        if over_budget or not (stop_reason == "tool_use" and assistant.tool_uses):
             await _emit(on_messages, [assistant])
+            if over_budget:
+                stop_reason, report = "budget_exceeded", _budget_note(report, over_budget)
             break
         results = await _run_tools(assistant.tool_uses, tools, events, turn, limits.max_turns)
         if turn == limits.max_turns - 1:  # the next model turn is the last one
@@ -119,8 +134,27 @@ async def run_agent(
     else:
         stop_reason = "max_turns"
         report = _cut_short(report, limits.max_turns)
-    return RunResult(agent=spec.name, model=model, report=report.strip(), turns=turn, usage=usage,
-                     stop_reason=stop_reason, transcript=tuple(messages[len(conversation) :]))
+    return RunResult(
+        agent=spec.name,
+        model=model,
+        report=report.strip(),
+        turns=turn,
+        usage=usage,
+        stop_reason=stop_reason,
+        transcript=tuple(messages[len(conversation) :]),
+    )
+
+
+def _check(guard: Guard | None, model: str, usage: Usage) -> str | None:
+    if guard is None:
+        return None
+    guard.add(model, usage)
+    return guard.exceeded()
+
+
+def _budget_note(report: str, reason: str) -> str:
+    note = f"NOTE: the run was stopped before finishing: {reason}. This report is partial."
+    return f"{report.strip()}\n\n{note}" if report.strip() else note
 
 
 async def _emit(sink: MessageSink | None, messages: list[Message]) -> None:
@@ -133,8 +167,14 @@ async def _run_tools(
 ) -> list[ContentBlock]:
     results: list[ContentBlock] = []
     for call in calls:
-        await events(RunEvent(kind="tool_call", turn=turn, max_turns=max_turns,
-                              message=f"turn {turn}/{max_turns}: {describe_call(call)}"))
+        await events(
+            RunEvent(
+                kind="tool_call",
+                turn=turn,
+                max_turns=max_turns,
+                message=f"turn {turn}/{max_turns}: {describe_call(call)}",
+            )
+        )
         output = await tools.call(call.name, call.input)
         results.append(ToolResultBlock(tool_use_id=call.id, content=output.text, is_error=output.is_error))
     return results
@@ -143,14 +183,15 @@ async def _run_tools(
 def describe_call(call: ToolUseBlock) -> str:
     """`Grep "password" in src/`: short enough for a progress line."""
     args = call.input
-    main = next((args[k] for k in ("pattern", "file_path", "path", "command") if isinstance(args.get(k), str)),
-                None)
+    main = next((args[k] for k in ("pattern", "file_path", "path", "command") if isinstance(args.get(k), str)), None)
     text = call.name if main is None else f"{call.name} {json.dumps(main)[:80]}"
     where = args.get("path") if "pattern" in args and isinstance(args.get("path"), str) else None
     return f"{text} in {where[:60]}" if where else text
 
 
 def _cut_short(report: str, max_turns: int) -> str:
-    note = (f"NOTE: the agent stopped at its {max_turns}-turn limit before finishing. "
-            "Continue the run, or raise maxTurns in the agent file, for a complete answer.")
+    note = (
+        f"NOTE: the agent stopped at its {max_turns}-turn limit before finishing. "
+        "Continue the run, or raise maxTurns in the agent file, for a complete answer."
+    )
     return f"{report.strip()}\n\n{note}" if report.strip() else note

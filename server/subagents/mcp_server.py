@@ -13,10 +13,11 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from subagents import __version__
+from subagents import __version__, http_app
 from subagents.app import RunOutcome, Subagents
 from subagents.definitions.spec import AgentSpec
-from subagents.events import RunEvent
+from subagents.mcp_runs import add_run_resources, add_run_tools, bound_text, client_name, progress_sender
+from subagents.progress import reporting
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,11 @@ INPUT_SCHEMA: dict[str, Any] = {
     "properties": {
         "task": {"type": "string", "description": "The job, self-contained: goal, scope, what done looks like."},
         "context": {"type": "string", "description": "Background: diff, constraints, earlier findings."},
-        "files": {"type": "array", "items": {"type": "string"},
-                  "description": "Paths to start from, relative to the project root."},
+        "files": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Paths to start from, relative to the project root.",
+        },
     },
     "required": ["task"],
     "additionalProperties": False,
@@ -62,9 +66,12 @@ FilesArg = Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]] 
 
 def build_server(app: Subagents) -> MCPServer:
     tools = [agent_tool(app, spec) for spec in sorted(app.catalog.agents.values(), key=lambda s: s.name)]
-    server = MCPServer("subagents", title="subagents", version=__version__, instructions=INSTRUCTIONS,
-                       tools=tools, log_level="WARNING")
+    add_run_tools(tools, app, bound=lambda outcome: to_tool_result(outcome, app.settings.max_report_chars))
+    server = MCPServer(
+        "subagents", title="subagents", version=__version__, instructions=INSTRUCTIONS, tools=tools, log_level="WARNING"
+    )
     add_agent_resources(server, app)
+    add_run_resources(server, app)
     return server
 
 
@@ -72,33 +79,29 @@ def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
     async def call_agent(
         task: TaskArg, ctx: Context, context: ContextArg = None, files: FilesArg = None
     ) -> CallToolResult:
-        async def progress(event: RunEvent) -> None:
-            await ctx.report_progress(event.turn, event.max_turns, event.message)
-
-        outcome = await app.run(spec.name, task, context=context, files=files or (), events=progress)
+        async with reporting(progress_sender(ctx), app.settings.heartbeat_s) as reporter:
+            outcome = await app.run(
+                spec.name, task, context=context, files=files or (), events=reporter.event, client=client_name(ctx)
+            )
         return to_tool_result(outcome, app.settings.max_report_chars)
 
     tool = Tool.from_function(
-        call_agent, name=spec.name, description=spec.description[:2000],
-        annotations=ToolAnnotations(read_only_hint=not spec.writes, destructive_hint=False,
-                                    open_world_hint=True),
+        call_agent,
+        name=spec.name,
+        description=spec.description[:2000],
+        annotations=ToolAnnotations(read_only_hint=not spec.writes, destructive_hint=False, open_world_hint=True),
     )
     return tool.model_copy(update={"parameters": INPUT_SCHEMA})
 
 
 def to_tool_result(outcome: RunOutcome, max_chars: int) -> CallToolResult:
-    report = bound(outcome.report, max_chars, outcome.run_id)
+    report = bound_text(outcome.report, max_chars, outcome.run_id)
     structured = outcome.model_dump(mode="json", exclude_none=True) | {"report": report}
-    return CallToolResult(content=[TextContent(type="text", text=report)], structured_content=structured,
-                          is_error=outcome.status == "failed")
-
-
-def bound(report: str, max_chars: int, run_id: str) -> str:
-    """Keep results under the client's limits (Claude Code spills past ~50k characters)."""
-    if len(report) <= max_chars:
-        return report
-    note = f"\n\n[report truncated at {max_chars} of {len(report)} characters; run {run_id}]"
-    return report[: max_chars - len(note)] + note
+    return CallToolResult(
+        content=[TextContent(type="text", text=report)],
+        structured_content=structured,
+        is_error=outcome.status == "failed",
+    )
 
 
 def add_agent_resources(server: MCPServer, app: Subagents) -> None:
@@ -109,14 +112,33 @@ def add_agent_resources(server: MCPServer, app: Subagents) -> None:
         return spec.markdown
 
     def agent_index() -> str:
-        return json.dumps([{"name": s.name, "description": s.description, "model": s.model,
-                            "tools": list(app.tool_names(s)), "source": str(s.source), "layer": s.layer}
-                           for s in sorted(app.catalog.agents.values(), key=lambda s: s.name)], indent=2)
+        return json.dumps(
+            [
+                {
+                    "name": s.name,
+                    "description": s.description,
+                    "model": s.model,
+                    "tools": list(app.tool_names(s)),
+                    "source": str(s.source),
+                    "layer": s.layer,
+                }
+                for s in sorted(app.catalog.agents.values(), key=lambda s: s.name)
+            ],
+            indent=2,
+        )
 
-    server.resource("subagents://agents/{name}", name="agent-definition", mime_type="text/markdown",
-                    description="The markdown file that defines an agent")(agent_markdown)
-    server.resource("subagents://agents", name="agents", mime_type="application/json",
-                    description="Every loaded agent: name, description, model, tools, source file")(agent_index)
+    server.resource(
+        "subagents://agents/{name}",
+        name="agent-definition",
+        mime_type="text/markdown",
+        description="The markdown file that defines an agent",
+    )(agent_markdown)
+    server.resource(
+        "subagents://agents",
+        name="agents",
+        mime_type="application/json",
+        description="Every loaded agent: name, description, model, tools, source file",
+    )(agent_index)
 
 
 def transport_security(host: str) -> TransportSecuritySettings:
@@ -126,8 +148,7 @@ def transport_security(host: str) -> TransportSecuritySettings:
     if host not in LOOPBACK_HOSTS and host not in ("0.0.0.0", "::"):
         hosts.append(f"{host}:*")
         origins += [f"http://{host}:*", f"https://{host}:*"]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts,
-                                     allowed_origins=origins)
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
 async def serve_stdio(app: Subagents) -> None:
@@ -136,13 +157,7 @@ async def serve_stdio(app: Subagents) -> None:
         await server.run_stdio_async()
 
 
-async def serve_http(app: Subagents, host: str, port: int) -> None:
-    import uvicorn
-
+async def serve_http(app: Subagents, security: http_app.HttpSecurity, port: int) -> None:
     server = build_server(app)
-    asgi = server.streamable_http_app(streamable_http_path="/mcp", host=host,
-                                      transport_security=transport_security(host))
-    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on")
-    log.info("serving Streamable HTTP at http://%s:%d/mcp", host, port)
     async with app:
-        await uvicorn.Server(config).serve()
+        await http_app.serve_http(server, security, port)

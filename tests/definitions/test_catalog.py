@@ -15,8 +15,7 @@ def test_higher_layer_wins_and_the_override_is_reported(tmp_path: Path) -> None:
     catalog = load_catalog([Layer("user", low), Layer("project", high)])
     assert catalog.agents["reviewer"].description == "high"
     assert catalog.agents["reviewer"].layer == "project"
-    assert any("overrides agent 'reviewer'" in p.message and str(low / "r.md") in p.message
-               for p in catalog.problems)
+    assert any("overrides agent 'reviewer'" in p.message and str(low / "r.md") in p.message for p in catalog.problems)
 
 
 def test_a_broken_file_does_not_stop_the_others(tmp_path: Path) -> None:
@@ -56,8 +55,9 @@ def test_no_bundled_leaves_the_bundled_layer_out(tmp_path: Path) -> None:
 
 def test_a_directory_named_twice_loads_once_at_its_highest_layer(tmp_path: Path) -> None:
     proj = tmp_path / "proj"
-    layers = default_layers(project_dir=proj, extra_dirs=[proj / ".claude" / "agents"], home=tmp_path / "h",
-                            bundled=False)
+    layers = default_layers(
+        project_dir=proj, extra_dirs=[proj / ".claude" / "agents"], home=tmp_path / "h", bundled=False
+    )
     assert [layer.label for layer in layers] == ["user", "agents-dir"]
 
 

@@ -13,8 +13,11 @@ from tests.conftest import write_agent
 
 def load(tmp_path: Path, frontmatter: str, body: str = "Body prompt.") -> tuple:  # type: ignore[type-arg]
     result = load_agent_file(write_agent(tmp_path, "a.md", frontmatter, body))
-    return result.spec, [p.message for p in result.problems if p.level == "error"], \
-        [p.message for p in result.problems if p.level == "warning"]
+    return (
+        result.spec,
+        [p.message for p in result.problems if p.level == "error"],
+        [p.message for p in result.problems if p.level == "warning"],
+    )
 
 
 def test_minimal_file_loads_with_body_as_prompt(tmp_path: Path) -> None:
@@ -40,7 +43,9 @@ def test_disallowed_tools_applied_before_tools(tmp_path: Path) -> None:
 
 
 def test_disallowed_tools_without_tools_narrows_the_inherited_set(tmp_path: Path) -> None:
-    spec, _, _ = load(tmp_path, "name: a\ndescription: d\ndisallowedTools: [Write, Edit, MultiEdit, NotebookEdit, Bash]")
+    spec, _, _ = load(
+        tmp_path, "name: a\ndescription: d\ndisallowedTools: [Write, Edit, MultiEdit, NotebookEdit, Bash]"
+    )
     assert spec.effective_tools == READ_TOOLS
 
 
@@ -60,9 +65,17 @@ def test_tools_of_wrong_type_is_an_error(tmp_path: Path) -> None:
     assert spec is None and "'tools' must be a comma-separated string or a list" in errors[0]
 
 
-@pytest.mark.parametrize(("value", "expected"), [("sonnet", "sonnet"), ("Opus", "opus"), ("haiku", "haiku"),
-                                                 ("fable", "fable"), ("inherit", "inherit"),
-                                                 ("claude-opus-5-5", "claude-opus-5-5")])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("sonnet", "sonnet"),
+        ("Opus", "opus"),
+        ("haiku", "haiku"),
+        ("fable", "fable"),
+        ("inherit", "inherit"),
+        ("claude-opus-5-5", "claude-opus-5-5"),
+    ],
+)
 def test_model_aliases_and_full_ids(tmp_path: Path, value: str, expected: str) -> None:
     spec, errors, warnings = load(tmp_path, f"name: a\ndescription: d\nmodel: {value}")
     assert errors == [] and warnings == [] and spec.model == expected
@@ -84,19 +97,22 @@ def test_bad_max_turns_is_an_error_naming_the_field(tmp_path: Path, bad: str) ->
     assert spec is None and "'maxTurns' must be a positive whole number" in errors[0]
 
 
-@pytest.mark.parametrize(("frontmatter", "reason"), [
-    ("description: d", "missing required field 'name'"),
-    ("name: a", "missing required field 'description'"),
-    ("name: a\ndescription: ''", "missing required field 'description'"),
-    ("name: -bad\ndescription: d", "invalid name '-bad'"),
-    ("name: 'plugin:agent'\ndescription: d", "invalid name 'plugin:agent'"),
-    ("name: has space\ndescription: d", "invalid name 'has space'"),
-    ("name: café\ndescription: d", "invalid name 'café'"),
-    ("name: 12\ndescription: d", "'name' must be a string"),
-    ("name: get_run\ndescription: d", "taken by one of the server's own tools"),
-    ("name: a\ndescription: d\ntools: [Read\nmodel: x", "not valid YAML"),
-    ("- just\n- a list", "must be a YAML mapping"),
-])
+@pytest.mark.parametrize(
+    ("frontmatter", "reason"),
+    [
+        ("description: d", "missing required field 'name'"),
+        ("name: a", "missing required field 'description'"),
+        ("name: a\ndescription: ''", "missing required field 'description'"),
+        ("name: -bad\ndescription: d", "invalid name '-bad'"),
+        ("name: 'plugin:agent'\ndescription: d", "invalid name 'plugin:agent'"),
+        ("name: has space\ndescription: d", "invalid name 'has space'"),
+        ("name: café\ndescription: d", "invalid name 'café'"),
+        ("name: 12\ndescription: d", "'name' must be a string"),
+        ("name: get_run\ndescription: d", "taken by one of the server's own tools"),
+        ("name: a\ndescription: d\ntools: [Read\nmodel: x", "not valid YAML"),
+        ("- just\n- a list", "must be a YAML mapping"),
+    ],
+)
 def test_broken_files_are_reported_with_a_reason(tmp_path: Path, frontmatter: str, reason: str) -> None:
     spec, errors, _ = load(tmp_path, frontmatter)
     assert spec is None
@@ -128,7 +144,9 @@ def test_byte_order_mark_and_crlf_are_accepted() -> None:
 
 
 def test_every_claude_code_field_is_accepted(tmp_path: Path) -> None:
-    spec, errors, warnings = load(tmp_path, """
+    spec, errors, warnings = load(
+        tmp_path,
+        """
 name: full
 description: d
 tools: Read
@@ -139,12 +157,23 @@ isolation: worktree
 initialPrompt: go
 omitClaudeMd: true
 autoCompactWindow: 50000
-""")
+""",
+    )
     assert errors == [] and warnings == [] and spec.fields["color"] == "purple"
 
 
-@pytest.mark.parametrize("field", ["mcpServers: [github]", "hooks: {}", "skills: [x]", "memory: project",
-                                   "permissionMode: plan", "effort: high", "background: true"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "mcpServers: [github]",
+        "hooks: {}",
+        "skills: [x]",
+        "memory: project",
+        "permissionMode: plan",
+        "effort: high",
+        "background: true",
+    ],
+)
 def test_fields_we_cannot_honour_are_warned_about(tmp_path: Path, field: str) -> None:
     spec, errors, warnings = load(tmp_path, f"name: a\ndescription: d\n{field}")
     key = field.split(":")[0]
@@ -158,15 +187,21 @@ def test_unknown_fields_are_warned_about(tmp_path: Path) -> None:
 
 
 def test_subagents_options(tmp_path: Path) -> None:
-    spec, errors, _ = load(tmp_path, "name: a\ndescription: d\nsubagents:\n  max_tokens: 2048\n  temperature: 0.2\n"
-                                     "  timeout: 90")
+    spec, errors, _ = load(
+        tmp_path, "name: a\ndescription: d\nsubagents:\n  max_tokens: 2048\n  temperature: 0.2\n  timeout: 90"
+    )
     assert errors == []
     assert (spec.options.max_tokens, spec.options.temperature, spec.options.timeout) == (2048, 0.2, 90)
 
 
-@pytest.mark.parametrize(("options", "reason"), [("{max_tokens: 0}", "subagents.max_tokens"),
-                                                 ("{temprature: 0.2}", "subagents.temprature"),
-                                                 ("5", "'subagents' must be a mapping")])
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ("{max_tokens: 0}", "subagents.max_tokens"),
+        ("{temprature: 0.2}", "subagents.temprature"),
+        ("5", "'subagents' must be a mapping"),
+    ],
+)
 def test_bad_subagents_options_are_errors(tmp_path: Path, options: str, reason: str) -> None:
     spec, errors, _ = load(tmp_path, f"name: a\ndescription: d\nsubagents: {options}")
     assert spec is None and reason in errors[0]

@@ -37,7 +37,10 @@ def test_migrations_are_recorded_once_and_reopening_is_idempotent(tmp_path: Path
     RunStore(path).close()
     with raw(path) as conn:
         rows = conn.execute("SELECT version, name, applied_at FROM schema_migrations").fetchall()
-    assert rows == [(1, "m001_initial", "2026-03-01T12:00:00+00:00")]
+    assert rows == [
+        (1, "m001_initial", "2026-03-01T12:00:00+00:00"),
+        (2, "m002_run_owner", "2026-03-01T12:00:00+00:00"),
+    ]
     with RunStore(path) as store:
         assert store.get(run_id).input.task == "t"
 
@@ -51,19 +54,19 @@ def test_reopening_applies_only_the_new_migrations(tmp_path: Path) -> None:
     RunStore(path).close()
     calls: list[int] = []
 
-    def m002_add_note(conn: sqlite3.Connection) -> None:
-        calls.append(2)
+    def m003_add_note(conn: sqlite3.Connection) -> None:
+        calls.append(3)
         conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")
 
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        assert migrate(conn, now=fixed_clock, where="test", migrations=(*MIGRATIONS, m002_add_note)) == [2]
-        assert migrate(conn, now=fixed_clock, where="test", migrations=(*MIGRATIONS, m002_add_note)) == []
+        assert migrate(conn, now=fixed_clock, where="test", migrations=(*MIGRATIONS, m003_add_note)) == [3]
+        assert migrate(conn, now=fixed_clock, where="test", migrations=(*MIGRATIONS, m003_add_note)) == []
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
     finally:
         conn.close()
-    assert calls == [2]
-    assert versions == [(1,), (2,)]
+    assert calls == [3]
+    assert versions == [(1,), (2,), (3,)]
 
 
 def test_a_store_from_a_newer_subagents_is_refused_clearly(tmp_path: Path) -> None:

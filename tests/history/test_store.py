@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,7 @@ from subagents.history.store import (
     RunNotFoundError,
     RunStatus,
     RunStore,
+    process_owner,
 )
 from subagents.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock, Usage
 
@@ -78,14 +81,10 @@ TRANSCRIPT = (
         role="assistant",
         content=(
             TextBlock(text="Reading the file."),
-            ToolUseBlock(
-                id="tu_1", name="Read", input={"path": "auth.py", "limit": 50, "opts": {"a": [1, None]}}
-            ),
+            ToolUseBlock(id="tu_1", name="Read", input={"path": "auth.py", "limit": 50, "opts": {"a": [1, None]}}),
         ),
     ),
-    Message(
-        role="user", content=(ToolResultBlock(tool_use_id="tu_1", content="def login(): ...", is_error=True),)
-    ),
+    Message(role="user", content=(ToolResultBlock(tool_use_id="tu_1", content="def login(): ...", is_error=True),)),
     text("assistant", "No SQL injection found."),
 )
 
@@ -105,9 +104,7 @@ def test_a_run_round_trips_through_a_reopened_file(tmp_path: Path) -> None:
         store.append_messages(run_id, TRANSCRIPT[1:])
         store.update_progress(run_id, turns=1, usage=Usage(input_tokens=10), cost_usd=0.01)
         clock.advance(2.5)
-        usage = Usage(
-            input_tokens=100, output_tokens=20, cache_read_input_tokens=5, cache_creation_input_tokens=7
-        )
+        usage = Usage(input_tokens=100, output_tokens=20, cache_read_input_tokens=5, cache_creation_input_tokens=7)
         store.finish(
             run_id,
             status="completed",
@@ -239,9 +236,7 @@ def test_stats_sum_per_agent_and_model_and_count_unknown_costs() -> None:
             store.create_run(agent=a, model=m, input=RunInput(task="t"))
             for a, m in [("a", "m1"), ("a", "m1"), ("a", "m1"), ("a", "m2"), ("b", "m1")]
         ]
-        finish(
-            store, runs[0], cost=0.5, usage=Usage(input_tokens=10, output_tokens=1, cache_read_input_tokens=3)
-        )
+        finish(store, runs[0], cost=0.5, usage=Usage(input_tokens=10, output_tokens=1, cache_read_input_tokens=3))
         finish(
             store,
             runs[1],
@@ -302,7 +297,12 @@ def test_a_run_left_running_by_a_dead_process_is_marked_interrupted(tmp_path: Pa
     store.append_messages(running, TRANSCRIPT[:2])
     done = store.create_run(agent="a", model="m", input=RunInput(task="t"))
     finish(store, done)
-    store.close()  # the process dies: no finish() for `running`
+    live = store.create_run(agent="a", model="m", input=RunInput(task="t"))  # owned by this live process
+    store.close()
+    # The process that ran `running` dies: no finish(), and its pid is gone.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE runs SET owner = ? WHERE id = ?", (process_owner(int(dead.stdout)), running))
 
     clock.advance(10)
     with RunStore(path, now=clock) as restarted:
@@ -315,6 +315,7 @@ def test_a_run_left_running_by_a_dead_process_is_marked_interrupted(tmp_path: Pa
         )
         assert record.transcript == TRANSCRIPT[:2]
         assert restarted.get(done).status == "completed"
+        assert restarted.get(live).status == "running"  # another live server's run is left alone
         assert restarted.mark_interrupted() == 0
 
 
@@ -356,9 +357,7 @@ def test_concurrent_appends_from_threads_and_two_connections_all_land_gapless(tm
     second.close()
 
     with raw(path) as conn:
-        seqs = [
-            s for (s,) in conn.execute("SELECT seq FROM messages WHERE run_id = ? ORDER BY seq", (run_id,))
-        ]
+        seqs = [s for (s,) in conn.execute("SELECT seq FROM messages WHERE run_id = ? ORDER BY seq", (run_id,))]
     assert seqs == list(range(threads_n * appends))
     bodies = [m.text for m in transcript]
     assert sorted(bodies) == sorted(f"{t}:{i}" for t in range(threads_n) for i in range(appends))

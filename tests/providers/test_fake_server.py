@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
-import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,8 +33,8 @@ pytestmark = pytest.mark.anyio
 
 MODEL = "claude-test-1"
 KEY = "test-key"
-HELLO = [{"role": "user", "content": "Hello"}]
-READ_TOOL = {"name": "Read", "description": "Read a file", "input_schema": {"type": "object"}}
+HELLO: Any = [{"role": "user", "content": "Hello"}]
+READ_TOOL: Any = {"name": "Read", "description": "Read a file", "input_schema": {"type": "object"}}
 
 
 @pytest.fixture
@@ -74,7 +75,11 @@ async def test_tool_use_round_trip_records_the_tool_result(server: FakeMessagesS
         assert preamble.type == "text" and preamble.text == "Looking."
         assert call.type == "tool_use" and (call.name, call.input) == ("Read", {"file_path": "a.py"})
         assert call.id.startswith("toolu_")
-        result = {"type": "tool_result", "tool_use_id": call.id, "content": [{"type": "text", "text": "x = 1"}]}
+        result = {
+            "type": "tool_result",
+            "tool_use_id": call.id,
+            "content": [{"type": "text", "text": "x = 1"}],
+        }
         messages: list[Any] = [
             *HELLO,
             {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
@@ -115,11 +120,16 @@ async def test_streamed_text_reassembles(server: FakeMessagesServer) -> None:
 async def test_streamed_tool_use_reassembles(server: FakeMessagesServer) -> None:
     args = {"file_path": "src/some/long/path/module.py", "limit": 20}
     server.set_script([tool_use("Read", args, id="toolu_given", preamble="Reading.")])
-    async with client_for(server) as client:
-        async with client.messages.stream(model=MODEL, max_tokens=100, messages=HELLO, tools=[READ_TOOL]) as stream:
-            deltas = [e.delta.partial_json async for e in stream if e.type == "content_block_delta" and
-                      e.delta.type == "input_json_delta"]
-            final = await stream.get_final_message()
+    async with (
+        client_for(server) as client,
+        client.messages.stream(model=MODEL, max_tokens=100, messages=HELLO, tools=[READ_TOOL]) as stream,
+    ):
+        deltas = [
+            e.delta.partial_json
+            async for e in stream
+            if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+        ]
+        final = await stream.get_final_message()
     assert len(deltas) > 1 and json.loads("".join(deltas)) == args
     preamble, call = final.content
     assert preamble.type == "text" and preamble.text == "Reading."
@@ -185,9 +195,11 @@ async def test_cancelled_call_is_seen_as_a_disconnect(server: FakeMessagesServer
         with anyio.move_on_after(0.2) as scope:
             await client.messages.create(model=MODEL, max_tokens=100, messages=HELLO)
         assert scope.cancelled_caught
-        with anyio.fail_after(1):
-            while server.disconnects == 0:
-                await anyio.sleep(0.01)
+        for _ in range(100):  # the server counts on its own thread: poll for up to a second
+            if server.disconnects:
+                break
+            await anyio.sleep(0.01)
+        assert server.disconnects == 1
         msg = await client.messages.create(model=MODEL, max_tokens=100, messages=HELLO)
     assert msg.content[0].type == "text" and msg.content[0].text == "prompt"
     assert server.disconnects == 1  # a slow reply the client waited for is no disconnect
@@ -195,7 +207,13 @@ async def test_cancelled_call_is_seen_as_a_disconnect(server: FakeMessagesServer
 
 async def test_prompt_caching_is_simulated(server: FakeMessagesServer) -> None:
     server.set_script(lambda request: text("ok"))
-    system: Any = [{"type": "text", "text": "You are a long system prompt. " * 20, "cache_control": {"type": "ephemeral"}}]
+    system: Any = [
+        {
+            "type": "text",
+            "text": "You are a long system prompt. " * 20,
+            "cache_control": {"type": "ephemeral"},
+        }
+    ]
     async with client_for(server) as client:
         first = await client.messages.create(model=MODEL, max_tokens=100, system=system, messages=HELLO)
         second = await client.messages.create(model=MODEL, max_tokens=100, system=system, messages=HELLO)
@@ -205,7 +223,7 @@ async def test_prompt_caching_is_simulated(server: FakeMessagesServer) -> None:
     assert not plain.usage.cache_read_input_tokens and not plain.usage.cache_creation_input_tokens
 
 
-def http(url: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+def get_json(url: str, body: Any = None) -> tuple[int, dict[str, Any]]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"content-type": "application/json"})
     try:
@@ -217,17 +235,32 @@ def http(url: str, body: Any = None) -> tuple[int, dict[str, Any]]:
 
 def test_other_paths_answer_json_and_sync_with_works() -> None:
     with FakeMessagesServer([]) as server:
-        assert http(server.url + "/")[0] == 404
-        status, body = http(server.url + "/v1/models")
+        assert get_json(server.url + "/")[0] == 404
+        status, body = get_json(server.url + "/v1/models")
         assert status == 404 and body["error"]["type"] == "not_found_error"
-        status, body = http(server.url + "/v1/messages/count_tokens", {"model": MODEL, "messages": HELLO})
+        status, body = get_json(server.url + "/v1/messages/count_tokens", {"model": MODEL, "messages": HELLO})
         assert status == 200 and body["input_tokens"] > 0
         assert [r.path for r in server.requests] == ["/", "/v1/models", "/v1/messages/count_tokens"]
 
 
+def test_connections_are_kept_alive() -> None:
+    with FakeMessagesServer([text("one"), text("two")]) as server:
+        address = urllib.parse.urlsplit(server.url)
+        connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=5)
+        body = json.dumps({"model": MODEL, "max_tokens": 10, "messages": HELLO})
+        replies, sockets = [], []
+        for _ in range(2):
+            connection.request("POST", "/v1/messages", body, {"content-type": "application/json"})
+            replies.append(json.loads(connection.getresponse().read())["content"][0]["text"])
+            sockets.append(connection.sock)
+        connection.close()
+    assert replies == ["one", "two"]
+    assert sockets[0] is not None and sockets[0] is sockets[1]
+
+
 async def test_demo_responder_reads_the_named_file_then_reports(server: FakeMessagesServer) -> None:
     server.set_script(demo_responder)
-    task = [{"role": "user", "content": "Review ./src/app.py (see https://example.com/x.html) please."}]
+    task: Any = [{"role": "user", "content": "Review ./src/app.py (see https://example.com/x.html) please."}]
     async with client_for(server) as client:
         first = await client.messages.create(model=MODEL, max_tokens=100, messages=task, tools=[READ_TOOL])
         call = first.content[0]
@@ -254,8 +287,9 @@ def test_demo_responder_without_a_read_tool_reports_at_once() -> None:
 
 async def test_module_entry_point_prints_its_url_and_serves() -> None:
     command = [sys.executable, "-m", "subagents.providers.testing", "--api-key", KEY]
-    async with await anyio.open_process(command, stderr=subprocess.PIPE) as process:
-        assert process.stdout is not None and process.stderr is not None
+    process = await anyio.open_process(command, stderr=None)  # its log lands in pytest's captured stderr
+    try:
+        assert process.stdout is not None
         line = b""
         with anyio.fail_after(10):
             while not line.endswith(b"\n"):
@@ -269,4 +303,8 @@ async def test_module_entry_point_prints_its_url_and_serves() -> None:
         with anyio.fail_after(5):
             assert await process.wait() == 0
         rest = b"".join([chunk async for chunk in process.stdout])
-    assert rest == b""  # exactly one line on stdout
+        assert rest == b""  # exactly one line on stdout
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.aclose()

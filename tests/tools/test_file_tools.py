@@ -169,9 +169,7 @@ async def test_read_refusals(box: Toolbox, path: str, reason: str) -> None:
         ("Glob", {"pattern": None}, "Glob: missing required argument 'pattern'."),
     ],
 )
-async def test_bad_arguments_name_the_argument(
-    box: Toolbox, name: str, args: dict[str, Any], message: str
-) -> None:
+async def test_bad_arguments_name_the_argument(box: Toolbox, name: str, args: dict[str, Any], message: str) -> None:
     out = await box.call(name, args)
     assert out.is_error and message in out.text
 
@@ -197,9 +195,7 @@ async def test_grep_content_and_count(repo: Path, box: Toolbox) -> None:
         '<grep-results pattern="def \\w+" entries="2">\n'
         "src/app.py:3:def main():\nsrc/pkg/util.py:1:def helper():\n</grep-results>"
     )
-    bare = await call(
-        box, "Grep", pattern="helper", output_mode="content", path="src/pkg/util.py", **{"-n": False}
-    )
+    bare = await call(box, "Grep", pattern="helper", output_mode="content", path="src/pkg/util.py", **{"-n": False})
     assert "src/pkg/util.py:def helper():" in bare.text
     (repo / "many.txt").write_text("hit\n" * 7)
     count = await call(box, "Grep", pattern="hit", output_mode="count")
@@ -216,10 +212,7 @@ async def test_grep_limits_and_fence(repo: Path, box: Toolbox) -> None:
 
 async def test_grep_errors_and_no_match(box: Toolbox) -> None:
     bad = await call(box, "Grep", pattern="(unclosed")
-    assert (
-        bad.is_error
-        and "Invalid regular expression '(unclosed': missing ), unterminated subpattern" in bad.text
-    )
+    assert bad.is_error and "Invalid regular expression '(unclosed': missing ), unterminated subpattern" in bad.text
     none = await call(box, "Grep", pattern="zzz_nothing", path="src")
     assert not none.is_error and none.text == "No matches for 'zzz_nothing' in \"src\"."
     denied = await call(box, "Grep", pattern="sk-", path=".env")
@@ -287,10 +280,7 @@ def test_specs_are_small_strict_schemas(repo: Path) -> None:
 
 async def test_toolbox_refuses_unknown_tools_and_non_object_args(box: Toolbox) -> None:
     out = await box.call("Bash", {"command": "cat .env"})
-    assert (
-        out.is_error
-        and out.text == "Tool Bash is not available to this agent; available: Read, Grep, Glob, LS."
-    )
+    assert out.is_error and out.text == "Tool Bash is not available to this agent; available: Read, Grep, Glob, LS."
     args = await box.call("Read", ["README.md"])
     assert args.is_error and "must be a JSON object, got list" in args.text
 

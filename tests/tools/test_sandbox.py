@@ -71,8 +71,7 @@ def test_relative_and_absolute_paths_inside_the_root(repo: Path) -> None:
 def test_paths_outside_the_roots_are_refused(repo: Path, raw: str) -> None:
     message = refusal(Sandbox([repo]), raw)
     assert message == (
-        f'Refused: "{raw}" resolves outside the allowed roots ({repo}). '
-        "Only files under the roots can be read."
+        f'Refused: "{raw}" resolves outside the allowed roots ({repo}). Only files under the roots can be read.'
     )
 
 
@@ -149,8 +148,7 @@ def test_tilde_is_not_expanded(repo: Path) -> None:
 
 def test_fifo_is_refused(repo: Path) -> None:
     assert (
-        refusal(Sandbox([repo]), "fifo")
-        == 'Refused: "fifo" is a FIFO (named pipe), not a regular file or directory.'
+        refusal(Sandbox([repo]), "fifo") == 'Refused: "fifo" is a FIFO (named pipe), not a regular file or directory.'
     )
 
 

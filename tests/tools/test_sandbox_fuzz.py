@@ -26,9 +26,7 @@ EXISTING = st.sampled_from(
     ["", "src", "src/app.py", "link_in/app.py", ".gitignore", "src/../src/app.py", "ROOT/src/app.py", "ROOT",
      "./src", "link_in", "link_in/../.gitignore", "ROOT/../repo/src"]
 )  # fmt: skip
-NEAR_VALID = st.builds(
-    lambda good, parts: "/".join([good, *parts]), EXISTING, st.lists(COMPONENTS, max_size=1)
-)
+NEAR_VALID = st.builds(lambda good, parts: "/".join([good, *parts]), EXISTING, st.lists(COMPONENTS, max_size=1))
 PATHS = st.one_of(
     NEAR_VALID,
     st.builds(

@@ -103,12 +103,19 @@ def _load_layer(catalog: Catalog, layer: Layer) -> None:
         if spec is None:
             continue
         if spec.name in names_in_layer:
-            catalog.problems.append(Problem(path, "warning", f"agent {spec.name!r} is also defined in "
-                                            f"{names_in_layer[spec.name]} in the same directory; this one is ignored"))
+            catalog.problems.append(
+                Problem(
+                    path,
+                    "warning",
+                    f"agent {spec.name!r} is also defined in "
+                    f"{names_in_layer[spec.name]} in the same directory; this one is ignored",
+                )
+            )
             continue
         names_in_layer[spec.name] = path
         previous = catalog.agents.get(spec.name)
         if previous is not None:
-            catalog.problems.append(Problem(path, "warning", f"overrides agent {spec.name!r} from "
-                                            f"{previous.source} ({previous.layer})"))
+            catalog.problems.append(
+                Problem(path, "warning", f"overrides agent {spec.name!r} from {previous.source} ({previous.layer})")
+            )
         catalog.agents[spec.name] = spec

@@ -35,9 +35,25 @@ NOT_HONOURED = {
 }
 # Claude Code fields that need nothing from us.
 ACCEPTED = frozenset(
-    {"name", "description", "tools", "disallowedTools", "model", "maxTurns", "color", "isolation",
-     "initialPrompt", "autoCompactWindow", "omitClaudeMd", "observer", "observerMessage",
-     "observeSubagents", "observeToolResults", "criticalSystemReminder_EXPERIMENTAL", "subagents"}
+    {
+        "name",
+        "description",
+        "tools",
+        "disallowedTools",
+        "model",
+        "maxTurns",
+        "color",
+        "isolation",
+        "initialPrompt",
+        "autoCompactWindow",
+        "omitClaudeMd",
+        "observer",
+        "observerMessage",
+        "observeSubagents",
+        "observeToolResults",
+        "criticalSystemReminder_EXPERIMENTAL",
+        "subagents",
+    }
 )
 MODEL_ALIASES = ("inherit", "sonnet", "opus", "haiku", "fable")
 
@@ -204,14 +220,18 @@ def _tool_warnings(spec: AgentSpec) -> list[str]:
     unknown = [t for t in listed if t not in supported]
     if not unknown:
         return []
-    return [f"tools not available in subagents, ignored: {', '.join(unknown)} "
-            f"(available: {', '.join(READ_TOOLS + WRITE_TOOLS)})"]
+    return [
+        f"tools not available in subagents, ignored: {', '.join(unknown)} "
+        f"(available: {', '.join(READ_TOOLS + WRITE_TOOLS)})"
+    ]
 
 
 def _field_warnings(data: dict[str, Any]) -> list[str]:
     warnings = [f"'{key}' is not honoured: {why}" for key, why in NOT_HONOURED.items() if key in data]
     unknown = sorted(k for k in data if k not in ACCEPTED and k not in NOT_HONOURED)
     if unknown:
-        warnings.append(f"unknown fields ignored: {', '.join(map(str, unknown))} (a typo? see Claude Code's "
-                        "subagent fields; our own settings go under 'subagents:')")
+        warnings.append(
+            f"unknown fields ignored: {', '.join(map(str, unknown))} (a typo? see Claude Code's "
+            "subagent fields; our own settings go under 'subagents:')"
+        )
     return warnings

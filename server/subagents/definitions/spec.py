@@ -27,6 +27,9 @@ class SubagentsOptions(BaseModel):
     max_tokens: int | None = Field(default=None, ge=1, le=128_000)
     temperature: float | None = Field(default=None, ge=0.0, le=1.0)
     timeout: float | None = Field(default=None, gt=0, description="seconds for the whole run")
+    max_output_tokens: int | None = Field(default=None, ge=1, description="output tokens for the whole run")
+    max_cost_usd: float | None = Field(default=None, gt=0, description="cost budget for one run")
+    fallback_model: str | None = Field(default=None, min_length=1, description="tried when the model is down")
 
 
 class AgentSpec(BaseModel):

@@ -18,9 +18,7 @@ class RunNotFoundError(SubagentsError):
     """No run with that id in the store."""
 
     def __init__(self, run_id: str) -> None:
-        super().__init__(
-            f"No run with id {run_id!r} in the run store. See recent runs with `subagents runs list`."
-        )
+        super().__init__(f"No run with id {run_id!r} in the run store. See recent runs with `subagents runs list`.")
         self.run_id = run_id
 
 

@@ -64,7 +64,12 @@ def m001_initial(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX runs_status ON runs(status)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial,)
+def m002_run_owner(conn: sqlite3.Connection) -> None:
+    # Which process runs a `running` run, so a new server only marks runs of dead processes interrupted.
+    conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_run_owner)
 
 
 def version_of(migration: Migration) -> int:
@@ -85,9 +90,7 @@ def migrate(
         StoreError: the database records a version newer than `migrations` knows.
     """
     with immediate(conn):
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER, name TEXT, applied_at TEXT)"
-        )
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER, name TEXT, applied_at TEXT)")
     _refuse_newer(conn, where, migrations)
     applied: list[int] = []
     for migration in migrations:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import socket
 import sqlite3
 import threading
 import uuid
@@ -113,7 +114,7 @@ class RunStore:
                     _require(conn, ref)
             conn.execute(
                 "INSERT INTO runs (id, agent, model, status, input_json, created_at, parent_id, client,"
-                " continued_from) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                " continued_from, owner) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     agent,
@@ -123,6 +124,7 @@ class RunStore:
                     parent_id,
                     client,
                     continued_from,
+                    process_owner(),
                 ),
             )
         return run_id
@@ -188,13 +190,16 @@ class RunStore:
                 raise RunNotFoundError(run_id)
 
     def mark_interrupted(self) -> int:
-        """At server start: every run still `running` belongs to a process that died. Returns the count."""
+        """At server start: runs still `running` whose process is gone become `interrupted`.
+
+        Several servers may share one store (Claude Code starts one per session), so a run owned by a
+        live process on this host is left alone. Returns the count.
+        """
         with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? WHERE status = 'running'",
-                (INTERRUPTED_ERROR, _iso(self._now())),
-            )
-            return cursor.rowcount
+            rows = conn.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
+            dead = [(INTERRUPTED_ERROR, _iso(self._now()), row[0]) for row in rows if not owner_alive(row[1])]
+            conn.executemany("UPDATE runs SET status = 'interrupted', error = ?, finished_at = ? WHERE id = ?", dead)
+            return len(dead)
 
     # --- reads ---
 
@@ -290,8 +295,7 @@ def _connect(path: Path | str) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise StoreError(
-            f"{path} is not a subagents run store ({exc}). "
-            "Move it aside, or set SUBAGENTS_STORE to another file."
+            f"{path} is not a subagents run store ({exc}). Move it aside, or set SUBAGENTS_STORE to another file."
         ) from exc
     return conn
 
@@ -347,9 +351,7 @@ def _summary(row: sqlite3.Row) -> RunSummary:
 
 
 def _record(row: sqlite3.Row, messages: Sequence[sqlite3.Row]) -> RunRecord:
-    transcript = tuple(
-        Message(role=m["role"], content=_CONTENT.validate_json(m["content_json"])) for m in messages
-    )
+    transcript = tuple(Message(role=m["role"], content=_CONTENT.validate_json(m["content_json"])) for m in messages)
     return RunRecord.model_validate(
         {
             **_common(row),
@@ -362,3 +364,34 @@ def _record(row: sqlite3.Row, messages: Sequence[sqlite3.Row]) -> RunRecord:
             "continued_from": row["continued_from"],
         }
     )
+
+
+def process_owner(pid: int | None = None) -> str:
+    """`host:pid:start` — the start time tells a live process from a later one that reused its pid."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text, _, start = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another host's run cannot be checked; treat it as dead, as before owners existed
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, owned by another user
+    return _start_ticks(pid) == start
+
+
+def _start_ticks(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, counted after the parenthesised name

@@ -78,8 +78,11 @@ class AnthropicProvider:
 
             s = self._settings
             self._client = AsyncAnthropic(
-                api_key=s.api_key, auth_token=s.auth_token, base_url=s.base_url,
-                max_retries=s.max_retries, timeout=s.timeout_s,
+                api_key=s.api_key,
+                auth_token=s.auth_token,
+                base_url=s.base_url,
+                max_retries=s.max_retries,
+                timeout=s.timeout_s,
             )
         return self._client
 
@@ -160,8 +163,17 @@ def from_api_message(data: dict[str, Any]) -> ModelResponse:
     )
 
 
-_KINDS = {400: "bad_request", 401: "auth", 403: "permission", 404: "not_found", 408: "timeout",
-          409: "conflict", 413: "too_large", 429: "rate_limited", 529: "overloaded"}
+_KINDS = {
+    400: "bad_request",
+    401: "auth",
+    403: "permission",
+    404: "not_found",
+    408: "timeout",
+    409: "conflict",
+    413: "too_large",
+    429: "rate_limited",
+    529: "overloaded",
+}
 _ADVICE = {
     "auth": "the API key was rejected; check ANTHROPIC_API_KEY",
     "permission": "the key may not use this model or endpoint",
@@ -178,8 +190,12 @@ def status_error(exc: Any) -> ModelCallError:
     kind = _KINDS.get(status, "server_error" if status >= 500 else "unknown")
     detail = getattr(exc, "api_message", None) or getattr(exc, "message", None) or str(exc)
     advice = _ADVICE.get(kind, "the model API failed")
-    return ModelCallError(f"Model API error {status} ({kind}): {advice}. API said: {detail}", kind=kind,
-                          status=status, retry_after_s=retry_after(getattr(exc, "response", None)))
+    return ModelCallError(
+        f"Model API error {status} ({kind}): {advice}. API said: {detail}",
+        kind=kind,
+        status=status,
+        retry_after_s=retry_after(getattr(exc, "response", None)),
+    )
 
 
 def retry_after(response: Any) -> float | None:
@@ -193,4 +209,3 @@ def retry_after(response: Any) -> float | None:
         if value >= 0:
             return value * scale
     return None
-

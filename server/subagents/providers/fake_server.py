@@ -190,9 +190,7 @@ def _usage(request: RecordedRequest, content: list[Block], cache_warm: bool | No
     return usage
 
 
-def message_json(
-    request: RecordedRequest, reply: Reply, number: int, cache_warm: bool | None
-) -> dict[str, Any]:
+def message_json(request: RecordedRequest, reply: Reply, number: int, cache_warm: bool | None) -> dict[str, Any]:
     content = [dict(b) for b in reply.content]
     for index, block in enumerate(content):
         if block.get("type") == "tool_use" and not block.get("id"):
@@ -225,9 +223,7 @@ def _block_events(index: int, block: Block) -> Iterator[bytes]:
         deltas = [{"type": "text_delta", "text": p} for p in _pieces(block["text"])]
     elif block.get("type") == "tool_use":
         start = {**block, "input": {}}
-        deltas = [
-            {"type": "input_json_delta", "partial_json": p} for p in _pieces(json.dumps(block["input"]))
-        ]
+        deltas = [{"type": "input_json_delta", "partial_json": p} for p in _pieces(json.dumps(block["input"]))]
     yield _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
     for delta in deltas:
         yield _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
@@ -258,9 +254,7 @@ class Wire(NamedTuple):
 
 
 def json_wire(status: int, body: Any, headers: dict[str, str], latency_s: float = 0.0) -> Wire:
-    return Wire(
-        status, {"content-type": "application/json", **headers}, [json.dumps(body).encode()], latency_s
-    )
+    return Wire(status, {"content-type": "application/json", **headers}, [json.dumps(body).encode()], latency_s)
 
 
 # --- the HTTP transport ---
@@ -278,9 +272,7 @@ class FakeHTTPServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        self._thread = threading.Thread(
-            target=self.serve_forever, args=(0.05,), name="fake-messages-api", daemon=True
-        )
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fake-messages-api", daemon=True)
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
 
@@ -342,9 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         body, problem = self._read_body()
         headers = {name.lower(): value for name, value in self.headers.items()}
-        wire = self.server.serve(
-            RecordedRequest(self.command, urlsplit(self.path).path, headers, body), problem
-        )
+        wire = self.server.serve(RecordedRequest(self.command, urlsplit(self.path).path, headers, body), problem)
         if wire.latency_s > 0 and not self._client_waited(wire.latency_s):
             return self._client_left()
         try:
@@ -367,11 +357,12 @@ class _Handler(BaseHTTPRequestHandler):
         return (body, None) if isinstance(body, dict) else ({}, "request body must be a JSON object")
 
     def _client_waited(self, seconds: float) -> bool:
-        """Sleep through a reply's latency; False as soon as the client hangs up (a cancelled call)."""
+        """Sleep through a reply's latency; False as soon as the client hangs up (a cancelled call)
+        or the server stops (a stopped server answers nothing more)."""
         deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0 and not self.server.stopping.is_set():
+        while (left := deadline - time.monotonic()) > 0:
             readable, _, _ = select.select([self.connection], [], [], min(left, POLL_S))
-            if readable and self._peer_closed():
+            if self.server.stopping.is_set() or (readable and self._peer_closed()):
                 return False
             if readable:  # the client sent more bytes: wait without spinning on them
                 time.sleep(min(left, POLL_S))

@@ -17,8 +17,9 @@ from subagents.providers.base import ModelProvider
 log = logging.getLogger(__name__)
 
 RETRYABLE = frozenset({"rate_limited", "overloaded", "server_error", "timeout", "connection", "conflict"})
-FALLBACK_ON = frozenset({"overloaded", "server_error", "timeout", "connection", "circuit_open", "rate_limited",
-                         "not_found"})
+FALLBACK_ON = frozenset(
+    {"overloaded", "server_error", "timeout", "connection", "circuit_open", "rate_limited", "not_found"}
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,9 @@ class CircuitBreaker:
         if waited < self.cooldown_s or self.trial_running:
             raise ModelCallError(
                 f"The circuit for {model} is open after {self.failures} failed calls in a row; not calling it "
-                f"for another {max(self.cooldown_s - waited, 0):.0f} s. Try again later.", kind="circuit_open")
+                f"for another {max(self.cooldown_s - waited, 0):.0f} s. Try again later.",
+                kind="circuit_open",
+            )
         self.trial_running = True
 
     def neutral(self) -> None:
@@ -122,5 +125,6 @@ class ResilientProvider:
 def _after(exc: ModelCallError, attempts: int) -> ModelCallError:
     if attempts == 1:
         return exc
-    return ModelCallError(f"{exc} (gave up after {attempts} attempts)", kind=exc.kind, status=exc.status,
-                          retry_after_s=exc.retry_after_s)
+    return ModelCallError(
+        f"{exc} (gave up after {attempts} attempts)", kind=exc.kind, status=exc.status, retry_after_s=exc.retry_after_s
+    )

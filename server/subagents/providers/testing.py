@@ -65,12 +65,8 @@ __all__ = [
 ]
 
 
-def text(
-    s: str, *, stop_reason: str = "end_turn", usage: dict[str, int] | None = None, latency: float = 0.0
-) -> Reply:
-    return Reply(
-        content=({"type": "text", "text": s},), stop_reason=stop_reason, usage=usage, latency_s=latency
-    )
+def text(s: str, *, stop_reason: str = "end_turn", usage: dict[str, int] | None = None, latency: float = 0.0) -> Reply:
+    return Reply(content=({"type": "text", "text": s},), stop_reason=stop_reason, usage=usage, latency_s=latency)
 
 
 def tool_use(
@@ -105,9 +101,7 @@ def _tool_reply(
     usage: dict[str, int] | None,
 ) -> Reply:
     blocks: list[Block] = [{"type": "text", "text": preamble}] if preamble else []
-    blocks += [
-        {"type": "tool_use", "id": id_, "name": name, "input": dict(args)} for name, args, id_ in calls
-    ]
+    blocks += [{"type": "tool_use", "id": id_, "name": name, "input": dict(args)} for name, args, id_ in calls]
     return Reply(content=tuple(blocks), stop_reason="tool_use", usage=usage, latency_s=latency)
 
 
@@ -220,9 +214,7 @@ class FakeMessagesServer:
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         key = self._api_key
-        return (
-            key is None or key == headers.get("x-api-key") or f"Bearer {key}" == headers.get("authorization")
-        )
+        return key is None or key == headers.get("x-api-key") or f"Bearer {key}" == headers.get("authorization")
 
     def _scripted(self, request: RecordedRequest) -> Reply:
         with self._lock:
@@ -232,9 +224,7 @@ class FakeMessagesServer:
                 return _fatal("no script set; call set_script(...)")
             if not callable(script):
                 if self._position >= len(script):
-                    return _fatal(
-                        f"script exhausted after {len(script)} replies (request {number} unexpected)"
-                    )
+                    return _fatal(f"script exhausted after {len(script)} replies (request {number} unexpected)")
                 self._position += 1
                 return script[self._position - 1]
         try:  # outside the lock: a script function may be slow
@@ -282,9 +272,7 @@ def _mentioned_paths(request: RecordedRequest) -> list[str]:
 
 
 def _tool_calls(request: RecordedRequest) -> dict[str, Block]:
-    blocks = [
-        b for m in request.messages if m.get("role") == "assistant" for b in content_blocks(m.get("content"))
-    ]
+    blocks = [b for m in request.messages if m.get("role") == "assistant" for b in content_blocks(m.get("content"))]
     return {str(b.get("id")): b for b in blocks if b.get("type") == "tool_use"}
 
 
@@ -330,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with FakeMessagesServer(demo_responder, host=args.host, port=args.port, api_key=args.api_key) as server:
-        print(f"FAKE_MESSAGES_API_URL={server.url}", flush=True); print("x", flush=True)
+        print(f"FAKE_MESSAGES_API_URL={server.url}", flush=True)
         while not stop.wait(0.5):  # a timed wait, so the signal handler always gets to run
             pass
     logger.info("fake Messages API stopped")

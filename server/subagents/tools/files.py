@@ -225,15 +225,11 @@ class _GrepRun:
     def render(self, pattern: str, raw: str, walk_cut: bool) -> str:
         notes = []
         if self.cut:
-            notes.append(
-                f"[showing the first {len(self.entries)} entries; narrow path or glob, or raise head_limit]"
-            )
+            notes.append(f"[showing the first {len(self.entries)} entries; narrow path or glob, or raise head_limit]")
         if walk_cut:
             notes.append("[the search stopped early: too many files under this path; narrow path or glob]")
         if self.skipped_big:
-            notes.append(
-                f"[skipped {_plural(self.skipped_big, 'file')} over {self.sandbox.max_file_bytes:,} bytes]"
-            )
+            notes.append(f"[skipped {_plural(self.skipped_big, 'file')} over {self.sandbox.max_file_bytes:,} bytes]")
         if not self.entries:
             return "\n".join([f'No matches for {pattern!r} in "{raw}".', *notes])
         if self.mode == "content":
@@ -278,9 +274,7 @@ class Glob(_FileTool):
             return ToolOutput(text=f'No files match {args["pattern"]!r} in "{raw}".')
         lines = [self.sandbox.display(p) for _, _, p in found[:GLOB_MAX]]
         if len(found) > GLOB_MAX:
-            lines.append(
-                f"[showing the {GLOB_MAX} newest of {len(found)} files; use a narrower pattern or path]"
-            )
+            lines.append(f"[showing the {GLOB_MAX} newest of {len(found)} files; use a narrower pattern or path]")
         if walk.truncated:
             lines.append("[the search stopped early: too many files under this path; narrow pattern or path]")
         return ToolOutput(text="\n".join(lines))

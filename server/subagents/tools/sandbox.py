@@ -67,9 +67,7 @@ class Sandbox:
         # Lexically too: /proc/self/cwd and /proc/self/root are links that lead out of /proc.
         system = _system_dir(real) or _system_dir(lexical)
         if system is not None:
-            raise SandboxError(
-                f'Refused: "{shown}" is under {system}, a system filesystem that is never readable.'
-            )
+            raise SandboxError(f'Refused: "{shown}" is under {system}, a system filesystem that is never readable.')
         if self._root_of(real) is None:
             roots = ", ".join(str(r) for r in self.roots)
             raise SandboxError(
@@ -81,8 +79,7 @@ class Sandbox:
             rule = self._pattern_rule(path)
             if rule is not None:
                 raise SandboxError(
-                    f'Refused: "{shown}" matches the secrets deny-list ({rule}); '
-                    "secrets are never sent to the model."
+                    f'Refused: "{shown}" matches the secrets deny-list ({rule}); secrets are never sent to the model.'
                 )
         _check_kind(real, shown, kind)
         return real
@@ -172,9 +169,7 @@ class FileWalk(Iterator[Path]):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 if entry.name not in SKIP_DIRS and _system_dir(Path(entry.path)) is None:
-                    stack.append(
-                        (iter(_sorted_entries(Path(entry.path))), (*parts, entry.name), (*rel, entry.name))
-                    )
+                    stack.append((iter(_sorted_entries(Path(entry.path))), (*parts, entry.name), (*rel, entry.name)))
             elif self._match is None or self._match("/".join((*rel, entry.name))):
                 real = self._readable(entry)
                 if real is not None and str(real) not in self._seen:
@@ -289,9 +284,7 @@ def _check_text(raw: str, shown: str) -> None:
     if len(raw) > MAX_PATH_CHARS:
         raise SandboxError(f'Refused: "{shown}" is longer than {MAX_PATH_CHARS} characters.')
     if _CONTROL.search(raw):
-        raise SandboxError(
-            f'Refused: "{shown}" contains a NUL or control character; paths must be plain text.'
-        )
+        raise SandboxError(f'Refused: "{shown}" contains a NUL or control character; paths must be plain text.')
     try:
         os.fsencode(raw)
     except UnicodeError:

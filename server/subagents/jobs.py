@@ -1,0 +1,99 @@
+"""Runs started in the background (`start_agent`), for clients that cut long calls short."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from subagents.errors import SubagentsError
+from subagents.events import RunEvent
+
+log = logging.getLogger(__name__)
+
+StartedSink = Callable[[str], Awaitable[None]]
+
+
+@dataclass
+class Job:
+    run_id: str
+    agent: str
+    started_at: float = field(default_factory=time.monotonic)
+    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    outcome: Any = None  # the RunOutcome once finished
+    progress: str = "starting"
+    turn: int = 0
+    max_turns: int = 0
+
+    async def on_event(self, event: RunEvent) -> None:
+        self.progress, self.turn, self.max_turns = event.message, event.turn, event.max_turns
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started_at
+
+
+class JobManager:
+    """Owns a task group for the server's lifetime; each job runs in its own cancel scope."""
+
+    def __init__(self) -> None:
+        self._tg: TaskGroup | None = None
+        self._jobs: dict[str, Job] = {}
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[JobManager]:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            try:
+                yield self
+            finally:
+                self._tg = None
+                tg.cancel_scope.cancel()
+
+    async def start(self, agent: str, run: Callable[[Job, StartedSink], Awaitable[Any]]) -> Job:
+        """Start `run` in the background and return its job once the run has an id."""
+        if self._tg is None:
+            raise SubagentsError("Background runs are not available: the server is shutting down.")
+        job: Job = await self._tg.start(self._run, agent, run)
+        return job
+
+    async def _run(
+        self, agent: str, run: Callable[[Job, StartedSink], Awaitable[Any]], task_status: TaskStatus[Job]
+    ) -> None:
+        job = Job(run_id="", agent=agent)
+
+        async def started(run_id: str) -> None:
+            job.run_id = run_id
+            self._jobs[run_id] = job
+            task_status.started(job)
+
+        with job.scope:
+            try:
+                job.outcome = await run(job, started)
+            except Exception:
+                log.exception("background run %s failed", job.run_id)
+                if not job.run_id:
+                    raise  # failed before it had an id: start() reports it to the caller
+        job.done.set()
+
+    def get(self, run_id: str) -> Job | None:
+        return self._jobs.get(run_id)
+
+    def active(self) -> Sequence[Job]:
+        return [j for j in self._jobs.values() if not j.done.is_set()]
+
+    async def cancel(self, run_id: str, wait_s: float = 5.0) -> Job | None:
+        job = self._jobs.get(run_id)
+        if job is None:
+            return None
+        job.scope.cancel()
+        with anyio.move_on_after(wait_s):
+            await job.done.wait()
+        return job

@@ -1,0 +1,241 @@
+"""MCP tools and resources for runs: start in the background, poll, cancel, continue, read history."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from subagents.app import RunOutcome, Subagents
+from subagents.errors import SubagentsError
+from subagents.history.records import RunRecord
+from subagents.history.store import RunNotFoundError
+from subagents.jobs import Job, StartedSink
+from subagents.progress import reporting
+
+RunIdArg = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+MessageArg = Annotated[str, Field(min_length=1, max_length=100_000)]
+AgentArg = Annotated[str, Field(min_length=1, max_length=64)]
+
+_RUN_ID = {"type": "string", "description": "The run_id a call returned."}
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "start_agent": {
+        "type": "object",
+        "properties": {
+            "agent": {"type": "string", "description": "Agent name, as in the agent tools."},
+            "task": {"type": "string", "description": "The job, self-contained."},
+            "context": {"type": "string", "description": "Background."},
+            "files": {"type": "array", "items": {"type": "string"}, "description": "Paths to start from."},
+        },
+        "required": ["agent", "task"],
+        "additionalProperties": False,
+    },
+    "get_run": {
+        "type": "object",
+        "properties": {"run_id": _RUN_ID},
+        "required": ["run_id"],
+        "additionalProperties": False,
+    },
+    "cancel_run": {
+        "type": "object",
+        "properties": {"run_id": _RUN_ID},
+        "required": ["run_id"],
+        "additionalProperties": False,
+    },
+    "continue_run": {
+        "type": "object",
+        "properties": {"run_id": _RUN_ID, "message": {"type": "string", "description": "The follow-up."}},
+        "required": ["run_id", "message"],
+        "additionalProperties": False,
+    },
+}
+DESCRIPTIONS = {
+    "start_agent": "Start an agent in the background and return its run_id at once. Use it when a call may "
+    "outlast your client's tool timeout (Claude Desktop cuts calls at 1-4 minutes); then poll get_run.",
+    "get_run": "Status and progress of a run; once it has finished, its report. Works for any run_id, also "
+    "after a server restart.",
+    "cancel_run": "Cancel a running background run. Its partial work is kept in the run history.",
+    "continue_run": "Send a follow-up to an earlier run: the same agent continues its own conversation (its "
+    "files read, its findings) and answers. Works after a server restart.",
+}
+
+
+def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Any) -> None:
+    async def start_agent(
+        agent: AgentArg, task: MessageArg, ctx: Context, context: str | None = None, files: list[str] | None = None
+    ) -> CallToolResult:
+        app.agent(agent)  # unknown agent: a clear error now, not in the background
+
+        async def run(job: Job, started: StartedSink) -> RunOutcome:
+            return await app.run(
+                agent,
+                task,
+                context=context,
+                files=files or (),
+                events=job.on_event,
+                started=started,
+                client=client_name(ctx),
+            )
+
+        job = await app.jobs.start(agent, run)
+        return result(
+            {
+                "run_id": job.run_id,
+                "agent": agent,
+                "status": "running",
+                "next": f"Poll get_run with run_id {job.run_id} until status is not running.",
+            }
+        )
+
+    async def get_run(run_id: RunIdArg) -> CallToolResult:
+        job = app.jobs.get(run_id)
+        if job is not None and not job.done.is_set():
+            return result(
+                {
+                    "run_id": run_id,
+                    "agent": job.agent,
+                    "status": "running",
+                    "progress": job.progress,
+                    "turns": job.turn,
+                    "max_turns": job.max_turns,
+                    "elapsed_s": round(job.elapsed_s, 1),
+                }
+            )
+        if app.store is None and job is not None and job.outcome is not None:
+            return bound(job.outcome)
+        return result(record_view(await app.recorder.get(run_id), app.settings.max_report_chars))
+
+    async def cancel_run(run_id: RunIdArg) -> CallToolResult:
+        job = await app.jobs.cancel(run_id)
+        if job is None:
+            record = await app.recorder.get(run_id)
+            return result(
+                {"run_id": run_id, "status": record.status, "note": "Not running in this server; nothing to cancel."}
+            )
+        status = "cancelled" if job.done.is_set() else "cancelling"
+        return result({"run_id": run_id, "status": status})
+
+    async def continue_run(run_id: RunIdArg, message: MessageArg, ctx: Context) -> CallToolResult:
+        async with reporting(progress_sender(ctx), app.settings.heartbeat_s) as reporter:
+            outcome = await app.continue_run(run_id, message, events=reporter.event, client=client_name(ctx))
+        return bound(outcome)
+
+    for fn in (start_agent, get_run, cancel_run, continue_run):
+        name = fn.__name__
+        read_only = name == "get_run"
+        tool = Tool.from_function(
+            errors_as_results(fn),
+            name=name,
+            description=DESCRIPTIONS[name],
+            annotations=ToolAnnotations(
+                read_only_hint=read_only, destructive_hint=False, open_world_hint=not read_only
+            ),
+        )
+        server_tools.append(tool.model_copy(update={"parameters": SCHEMAS[name]}))
+
+
+def errors_as_results(fn: Any) -> Any:
+    """Known errors (unknown run, history off, still running) become readable is_error results."""
+    import functools
+
+    @functools.wraps(fn)
+    async def wrapper(*args: Any, **kwargs: Any) -> CallToolResult:
+        try:
+            return await fn(*args, **kwargs)  # type: ignore[no-any-return]
+        except (SubagentsError, RunNotFoundError) as exc:
+            return CallToolResult(
+                content=[TextContent(type="text", text=str(exc))],
+                is_error=True,
+                structured_content={"status": "error", "error": str(exc)},
+            )
+
+    return wrapper
+
+
+def result(data: dict[str, Any]) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, indent=2))], structured_content=data)
+
+
+def record_view(record: RunRecord, max_chars: int) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "run_id": record.id,
+        "agent": record.agent,
+        "model": record.model,
+        "status": record.status,
+        "turns": record.turns,
+        "usage": record.usage.model_dump(),
+        "cost_usd": record.cost_usd,
+        "stop_reason": record.stop_reason,
+        "error": record.error,
+        "continued_from": record.continued_from,
+        "created_at": record.created_at.isoformat(),
+    }
+    if record.report is not None:
+        view["report"] = bound_text(record.report, max_chars, record.id)
+    return {k: v for k, v in view.items() if v is not None}
+
+
+def bound_text(report: str, max_chars: int, run_id: str) -> str:
+    """Keep results under the client's limits (Claude Code spills past ~50k characters)."""
+    if len(report) <= max_chars:
+        return report
+    note = (
+        f"\n\n[report truncated at {max_chars} of {len(report)} characters; the whole report and "
+        f"transcript are in resource subagents://runs/{run_id}]"
+    )
+    return report[: max_chars - len(note)] + note
+
+
+def progress_sender(ctx: Context) -> Any:
+    async def send(progress: float, total: float | None, message: str) -> None:
+        await ctx.report_progress(progress, total, message)
+
+    return send
+
+
+def client_name(ctx: Context) -> str | None:
+    """Best effort: the client's name from the handshake (2025) or the request envelope (2026)."""
+    try:
+        meta = ctx.request_context.meta or {}
+        info = meta.get("io.modelcontextprotocol/clientInfo")  # type: ignore[attr-defined]
+        if isinstance(info, dict) and info.get("name"):
+            return str(info["name"])
+        params = getattr(ctx.session, "client_params", None)
+        return str(params.client_info.name) if params is not None else None
+    except (AttributeError, LookupError, ValueError):
+        return None
+
+
+def add_run_resources(server: MCPServer, app: Subagents) -> None:
+    async def run_transcript(run_id: str) -> str:
+        try:
+            record = await app.recorder.get(run_id)
+        except (RunNotFoundError, SubagentsError) as exc:
+            raise ResourceNotFoundError(str(exc)) from None
+        return record.model_dump_json(indent=2)
+
+    async def recent_runs() -> str:
+        if app.store is None:
+            return "[]"
+        store = app.store
+        runs = await anyio.to_thread.run_sync(lambda: store.list(limit=20))
+        return json.dumps([r.model_dump(mode="json") for r in runs], indent=2)
+
+    server.resource(
+        "subagents://runs/{run_id}",
+        name="run",
+        mime_type="application/json",
+        description="One run: input, full transcript, report, usage, cost",
+    )(run_transcript)
+    server.resource(
+        "subagents://runs",
+        name="recent-runs",
+        mime_type="application/json",
+        description="The 20 most recent runs, newest first, to find a run_id again",
+    )(recent_runs)
