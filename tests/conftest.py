@@ -87,7 +87,7 @@ def make_app(
     layers = [Layer("bundled", bundled_agents_dir())] if bundled else []
     if agents_dir is not None:
         layers.append(Layer("agents-dir", agents_dir))
-    config = Settings(roots=(root.resolve(),), project_dir=root, **settings)  # type: ignore[arg-type]
+    config = Settings(**({"roots": (root.resolve(),), "project_dir": root} | settings))  # type: ignore[arg-type]
     creds = AnthropicSettings(api_key=TEST_KEY, base_url=fake.url, max_retries=0) if fake else AnthropicSettings()
     provider: ModelProvider = AnthropicProvider(creds)
     if resilient is not None:

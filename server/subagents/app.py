@@ -27,6 +27,7 @@ from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.base import ModelProvider, ModelResolver
 from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.recorder import RunRecorder
+from subagents.roots import effective_roots
 from subagents.tools.registry import FILE_TOOLS, Toolbox, build_tools
 from subagents.tools.sandbox import Sandbox
 
@@ -144,6 +145,12 @@ class Subagents:
     def roots(self) -> tuple[Path, ...]:
         return self.settings.effective_roots()
 
+    def roots_for(self, client_roots: Sequence[Path]) -> tuple[Path, ...]:
+        """The client's roots when it is the local user's own client (stdio, no --root); otherwise they only
+        narrow the server's roots."""
+        trust = self.settings.transport == "stdio" and not self.settings.roots
+        return effective_roots(self.roots(), client_roots, trust_client=trust)
+
     def limits(self, spec: AgentSpec) -> RunLimits:
         return RunLimits(
             max_turns=spec.max_turns or self.settings.default_max_turns,
@@ -192,6 +199,7 @@ class Subagents:
         events: EventSink = discard,
         started: StartedSink | None = None,
         client: str | None = None,
+        roots: Sequence[Path] | None = None,
     ) -> RunOutcome:
         """The same agent picks up its own conversation from the store and answers a follow-up."""
         record = await self.recorder.get(run_id)
@@ -209,6 +217,7 @@ class Subagents:
             started=started,
             client=client,
             continued_from=run_id,
+            roots=roots,
         )
 
     async def _execute(

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from subagents import __version__
 from subagents.config import Settings, check_dirs, parse_aliases, project_dir_from_env, split_paths
+from subagents.cli_runs import add_runs_parser
 from subagents.errors import ConfigError, SubagentsError
 
 log = logging.getLogger("subagents")
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="directories or files to check (default: every layer the server loads)",
     )
     validate.set_defaults(handler=cmd_agents_validate)
+
+    add_runs_parser(sub)
 
     run = sub.add_parser("run", parents=[common], help="run one agent on a task and print its report")
     run.add_argument("agent")

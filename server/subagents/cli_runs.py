@@ -406,7 +406,7 @@ def _clean(text: str) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
-def _main(argv: Sequence[str] | None = None) -> int:
+def runs_main(argv: Sequence[str] | None = None) -> int:
     """Only the `runs` group, for `python -m subagents.cli_runs runs …` until the main CLI has it."""
     parser = argparse.ArgumentParser(prog="subagents")
     add_runs_parser(parser.add_subparsers(dest="command", required=True))
@@ -420,4 +420,4 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(runs_main())

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from subagents.app import RunOutcome, Subagents
 from subagents.errors import SubagentsError
 from subagents.history.records import RunRecord
-from subagents.history.store import RunNotFoundError
 from subagents.jobs import Job, StartedSink
 from subagents.progress import reporting
+from subagents.roots import client_root_paths, want_roots
 
 RunIdArg = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 MessageArg = Annotated[str, Field(min_length=1, max_length=100_000)]
+ClientRoots = Annotated[ListRootsResult | None, Resolve(want_roots)]
 AgentArg = Annotated[str, Field(min_length=1, max_length=64)]
 
 _RUN_ID = {"type": "string", "description": "The run_id a call returned."}
@@ -68,7 +70,12 @@ DESCRIPTIONS = {
 
 def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Any) -> None:
     async def start_agent(
-        agent: AgentArg, task: MessageArg, ctx: Context, context: str | None = None, files: list[str] | None = None
+        agent: AgentArg,
+        task: MessageArg,
+        ctx: Context,
+        roots: ClientRoots,
+        context: str | None = None,
+        files: list[str] | None = None,
     ) -> CallToolResult:
         app.agent(agent)  # unknown agent: a clear error now, not in the background
 
@@ -81,6 +88,7 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Any) -> No
                 events=job.on_event,
                 started=started,
                 client=client_name(ctx),
+                roots=app.roots_for(client_root_paths(roots)),
             )
 
         job = await app.jobs.start(agent, run)
@@ -121,9 +129,15 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Any) -> No
         status = "cancelled" if job.done.is_set() else "cancelling"
         return result({"run_id": run_id, "status": status})
 
-    async def continue_run(run_id: RunIdArg, message: MessageArg, ctx: Context) -> CallToolResult:
+    async def continue_run(run_id: RunIdArg, message: MessageArg, ctx: Context, roots: ClientRoots) -> CallToolResult:
         async with reporting(progress_sender(ctx), app.settings.heartbeat_s) as reporter:
-            outcome = await app.continue_run(run_id, message, events=reporter.event, client=client_name(ctx))
+            outcome = await app.continue_run(
+                run_id,
+                message,
+                events=reporter.event,
+                client=client_name(ctx),
+                roots=app.roots_for(client_root_paths(roots)),
+            )
         return bound(outcome)
 
     for fn in (start_agent, get_run, cancel_run, continue_run):
@@ -142,20 +156,28 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Any) -> No
 
 def errors_as_results(fn: Any) -> Any:
     """Known errors (unknown run, history off, still running) become readable is_error results."""
-    import functools
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> CallToolResult:
         try:
             return await fn(*args, **kwargs)  # type: ignore[no-any-return]
-        except (SubagentsError, RunNotFoundError) as exc:
+        except BaseException as exc:
+            inner = single(exc)  # task groups (the progress heartbeat) wrap what the run raised
+            if not isinstance(inner, SubagentsError):
+                raise
             return CallToolResult(
-                content=[TextContent(type="text", text=str(exc))],
+                content=[TextContent(type="text", text=str(inner))],
                 is_error=True,
-                structured_content={"status": "error", "error": str(exc)},
+                structured_content={"status": "error", "error": str(inner)},
             )
 
     return wrapper
+
+
+def single(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def result(data: dict[str, Any]) -> CallToolResult:
@@ -216,7 +238,7 @@ def add_run_resources(server: MCPServer, app: Subagents) -> None:
     async def run_transcript(run_id: str) -> str:
         try:
             record = await app.recorder.get(run_id)
-        except (RunNotFoundError, SubagentsError) as exc:
+        except SubagentsError as exc:
             raise ResourceNotFoundError(str(exc)) from None
         return record.model_dump_json(indent=2)
 

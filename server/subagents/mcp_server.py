@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import json
+import signal
 import logging
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, MCPServer
+import anyio
+from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from subagents import __version__, http_app
 from subagents.app import RunOutcome, Subagents
 from subagents.definitions.spec import AgentSpec
-from subagents.mcp_runs import add_run_resources, add_run_tools, bound_text, client_name, progress_sender
+from subagents.mcp_runs import (
+    add_run_resources,
+    add_run_tools,
+    bound_text,
+    client_name,
+    errors_as_results,
+    progress_sender,
+)
 from subagents.progress import reporting
+from subagents.roots import client_root_paths, want_roots
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +71,7 @@ INPUT_SCHEMA: dict[str, Any] = {
 
 TaskArg = Annotated[str, Field(min_length=1, max_length=MAX_TASK_CHARS)]
 ContextArg = Annotated[str | None, Field(max_length=MAX_CONTEXT_CHARS)]
+ClientRoots = Annotated[ListRootsResult | None, Resolve(want_roots)]
 FilesArg = Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]] | None, Field(max_length=MAX_FILES)]
 
 
@@ -77,16 +88,22 @@ def build_server(app: Subagents) -> MCPServer:
 
 def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
     async def call_agent(
-        task: TaskArg, ctx: Context, context: ContextArg = None, files: FilesArg = None
+        task: TaskArg, ctx: Context, roots: ClientRoots, context: ContextArg = None, files: FilesArg = None
     ) -> CallToolResult:
         async with reporting(progress_sender(ctx), app.settings.heartbeat_s) as reporter:
             outcome = await app.run(
-                spec.name, task, context=context, files=files or (), events=reporter.event, client=client_name(ctx)
+                spec.name,
+                task,
+                context=context,
+                files=files or (),
+                events=reporter.event,
+                client=client_name(ctx),
+                roots=app.roots_for(client_root_paths(roots)),
             )
         return to_tool_result(outcome, app.settings.max_report_chars)
 
     tool = Tool.from_function(
-        call_agent,
+        errors_as_results(call_agent),
         name=spec.name,
         description=spec.description[:2000],
         annotations=ToolAnnotations(read_only_hint=not spec.writes, destructive_hint=False, open_world_hint=True),
@@ -153,8 +170,19 @@ def transport_security(host: str) -> TransportSecuritySettings:
 
 async def serve_stdio(app: Subagents) -> None:
     server = build_server(app)
-    async with app:
+    async with app, anyio.create_task_group() as tg:
+        tg.start_soon(stop_on_signal, tg.cancel_scope)
         await server.run_stdio_async()
+        tg.cancel_scope.cancel()
+
+
+async def stop_on_signal(scope: anyio.CancelScope) -> None:
+    """SIGTERM / SIGINT cancel the server cleanly, so runs in flight are recorded as cancelled."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s; stopping", signal.Signals(signum).name)
+            scope.cancel()
+            return
 
 
 async def serve_http(app: Subagents, security: http_app.HttpSecurity, port: int) -> None:

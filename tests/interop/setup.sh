@@ -56,7 +56,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing into $DIR: ${missing[*]}"
   mkdir -p "$DIR"
-  npm install --prefix "$DIR" --no-audit --no-fund --ignore-scripts --loglevel=error \
+  npm install --prefix "$DIR" --no-audit --no-fund --save-exact --ignore-scripts --loglevel=error \
     "${missing[@]}" >&2
 fi
 say "ready in $(( $(date +%s) - t0 )) s; $(du -sh "$DIR/node_modules" 2>/dev/null | cut -f1) in $DIR"

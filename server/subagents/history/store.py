@@ -291,6 +291,9 @@ def _connect(path: Path | str) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL still survives the process dying (what `interrupted` relies on); only an OS
+        # crash can lose the last commits. It saves an fsync per write: ~4x cheaper runs.
+        conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
         conn.close()

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -103,6 +104,11 @@ class Workspace:
             log.warning("workspace diff has non-UTF-8 bytes; those hunks will not apply")
         return text
 
+    @property
+    def scratch(self) -> Path:
+        """Room for throwaway files (Bash's HOME): outside `path`, so never in the diff; removed by close()."""
+        return self._tmp
+
     def changed_files(self) -> list[str]:
         """Paths (relative to the original root) changed as of the last `diff()` call."""
         return list(self._changed)
@@ -149,6 +155,7 @@ class Workspace:
         untracked = await _git(root, *listing, env=env)
         names = [n for n in os.fsdecode(untracked).split("\0") if n]
         await anyio.to_thread.run_sync(copier.untracked, top, self._top, names)
+        await anyio.to_thread.run_sync(_rmtree, index)
 
     async def _copy(self, root: Path, copier: _Copier) -> None:
         self._top = self.path = self._tmp / (root.name or "root")
@@ -232,6 +239,12 @@ class _Copier:
             self.entry(top / name, target)
 
     def entry(self, src: Path, dst: Path) -> None:
+        try:
+            self._entry(src, dst)
+        except (FileNotFoundError, PermissionError) as exc:  # gone since listed, or unreadable
+            log.warning("workspace copy skips %s: %s", src, exc)
+
+    def _entry(self, src: Path, dst: Path) -> None:
         mode = os.lstat(src).st_mode
         if stat.S_ISLNK(mode):
             real = os.path.realpath(src)
@@ -268,8 +281,9 @@ def _drop_worktree_entries(common: Path, tmp: Path) -> None:
         if where.is_relative_to(tmp):
             log.info("removing leftover worktree entry %s", entry)
             _rmtree(entry)
-    if not any(entries.iterdir()):
-        entries.rmdir()
+    with suppress(OSError):  # another run may be adding a worktree right now
+        if not any(entries.iterdir()):
+            entries.rmdir()
 
 
 def _rmtree(path: Path) -> None:
@@ -281,6 +295,9 @@ def _rmtree(path: Path) -> None:
 
     if os.path.lexists(path):
         try:
+            if not os.path.isdir(path) or os.path.islink(path):
+                os.unlink(path)
+                return
             shutil.rmtree(path, onerror=retry)
         except OSError as exc:
             log.warning("could not remove %s: %s", path, exc)

@@ -1,0 +1,30 @@
+"""The tools that change files or run commands. They only ever get an isolated Workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from subagents.tools.base import Tool
+from subagents.tools.bash import Bash, BashPolicy
+from subagents.tools.edit import Edit, Write
+from subagents.tools.sandbox import Sandbox
+
+WRITE_TOOLS_IMPLEMENTED = ("Write", "Edit", "Bash")
+
+
+def build_write_tools(
+    names: Iterable[str], sandbox: Sandbox, workdir: Path, bash: BashPolicy, *, scratch: Path | None = None
+) -> dict[str, Tool]:
+    """Write, Edit and Bash among `names`, in the order given. `sandbox` and `workdir` must point at
+    the workspace (`Workspace.path`), never the user's tree; `scratch` (`Workspace.scratch`) holds
+    Bash's throwaway HOME. Bash is left out unless the server config enables it."""
+    tools: dict[str, Tool] = {}
+    for name in dict.fromkeys(names):
+        if name == "Write":
+            tools[name] = Write(sandbox)
+        elif name == "Edit":
+            tools[name] = Edit(sandbox)
+        elif name == "Bash" and bash.enabled:
+            tools[name] = Bash(workdir, bash, home_base=scratch)
+    return tools

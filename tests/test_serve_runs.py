@@ -1,0 +1,98 @@
+"""Runs across real processes: a server killed mid-run, and background runs over HTTP and stdio."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from subagents.providers.testing import FakeMessagesServer, text
+from tests.conftest import model_env
+from tests.helpers import SUBAGENTS, child_env, http_server, run_cli
+
+pytestmark = pytest.mark.anyio
+
+
+def slow_unless_quick(req: object) -> object:
+    return text("quick answer") if "quick" in req.last_user_text else text("slow", latency=30)  # type: ignore[attr-defined]
+
+
+async def test_killed_server_leaves_an_interrupted_run(
+    fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "runs.db"
+    fake_model.set_script(slow_unless_quick)
+    env = child_env(model_env(fake_model) | {"SUBAGENTS_STORE": str(store)})
+    params = StdioServerParameters(
+        command=SUBAGENTS[0], args=[*SUBAGENTS[1:], "serve", "--root", str(project)], env=env
+    )
+    async with Client(params, mode="legacy") as client:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.call_tool, "router", {"task": "slow one"})
+            with anyio.fail_after(20):
+                while not fake_model.requests:
+                    await anyio.sleep(0.05)
+            pids = subprocess.run(
+                ["pgrep", "-f", f"subagents serve --root {project}"], capture_output=True, text=True
+            ).stdout.split()
+            for pid in pids:
+                subprocess.run(["kill", "-9", pid], check=False)  # no chance to record anything
+            tg.cancel_scope.cancel()
+    assert pids
+    before = json.loads(run_cli("runs", "list", "--json", "--store", str(store)).stdout)
+    assert [r["status"] for r in before] == ["running"]  # nobody has looked since the crash
+
+    restarted = subprocess.run(
+        [*SUBAGENTS, "serve", "--root", str(project)], env=env, input="", capture_output=True, text=True, timeout=30
+    )
+    assert "1 runs were left running" in restarted.stderr
+    after = json.loads(run_cli("runs", "list", "--json", "--store", str(store)).stdout)
+    assert [r["status"] for r in after] == ["interrupted"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_background_runs_over_http(
+    mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
+    fake_model.set_script(slow_unless_quick)
+    env = model_env(fake_model) | {"SUBAGENTS_STORE": str(tmp_path / "runs.db")}
+    with http_server("--root", str(project), env=env) as (url, _proc):
+        async with Client(url, mode=mode) as client:
+            quick = (await client.call_tool("start_agent", {"agent": "router", "task": "quick"})).structured_content
+            slow = (await client.call_tool("start_agent", {"agent": "router", "task": "slow"})).structured_content
+            with anyio.fail_after(20):
+                while (status := (await client.call_tool("get_run", {"run_id": quick["run_id"]})).structured_content)[  # type: ignore[index]
+                    "status"
+                ] == "running":
+                    await anyio.sleep(0.1)
+            cancelled = await client.call_tool("cancel_run", {"run_id": slow["run_id"]})  # type: ignore[index]
+    assert status["report"] == "quick answer"
+    assert cancelled.structured_content["status"] == "cancelled"  # type: ignore[index]
+    with anyio.fail_after(5):
+        while fake_model.disconnects < 1:
+            await anyio.sleep(0.05)
+
+
+def test_sigterm_records_the_running_run_as_cancelled_or_interrupted(
+    fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
+    """A polite stop (SIGTERM, Ctrl-C) must not leave a run `running` forever."""
+    fake_model.set_script(slow_unless_quick)
+    store = tmp_path / "runs.db"
+    env = model_env(fake_model) | {"SUBAGENTS_STORE": str(store)}
+    with http_server("--root", str(project), env=env) as (url, proc):
+
+        async def start() -> None:
+            async with Client(url) as client:
+                await client.call_tool("start_agent", {"agent": "router", "task": "slow"})
+
+        anyio.run(start)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    [run] = json.loads(run_cli("runs", "list", "--json", "--store", str(store)).stdout)
+    assert run["status"] in ("cancelled", "interrupted")
