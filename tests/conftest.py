@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from subagents.app import RunOutcome, Subagents
+from subagents.budget import PriceTable
 from subagents.config import Settings
 from subagents.definitions.catalog import Layer, bundled_agents_dir, load_catalog
-from subagents.budget import PriceTable
 from subagents.history.store import RunStore
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.base import ModelProvider

@@ -145,9 +145,7 @@ def local(moment: datetime) -> str:
 def test_list_table_has_one_row_per_run_newest_first(runs: Runs) -> None:
     with RunStore(runs.path) as store:
         lines = render_list(store.list()).splitlines()
-    assert lines[0].split() == [
-        "ID", "STATUS", "AGENT", "MODEL", "STARTED", "DURATION", "TURNS", "TOKENS", "IN/OUT", "COST", "TASK",
-    ]  # fmt: skip
+    assert " ".join(lines[0].split()) == "ID STATUS AGENT MODEL STARTED DURATION TURNS TOKENS IN/OUT COST TASK"
     assert [line.split()[0] for line in lines[1:]] == [runs.live, runs.again, runs.route, runs.review]
     review = lines[4]
     assert local(T0) in review and "1m15s" in review and "12,345/678" in review and "$0.0123" in review
@@ -227,19 +225,68 @@ def test_run_id_prefixes(runs: Runs) -> None:
             find_run_id(store, "run_")
 
 
-# --- the real command ---
+# --- the handlers, in process (argument parsing, exit codes, store handling) ---
 
 
-def test_list_command_table_filters_and_limit(runs: Runs) -> None:
-    table = run_runs("list", "--store", str(runs.path))
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = runs_main(["runs", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_filters_limit_and_no_match(runs: Runs, capsys: pytest.CaptureFixture[str]) -> None:
+    store = ("--store", str(runs.path))
+    code, out, _ = in_process(capsys, "list", "--agent", "security-reviewer", "--status", "completed", *store)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == [runs.again, runs.review]
+    _, out, _ = in_process(capsys, "list", "--limit", "1", *store)
+    assert [line.split()[0] for line in out.splitlines()[1:]] == [runs.live]
+    _, out, _ = in_process(capsys, "list", "--agent", "nobody", *store)
+    assert out.strip() == "No runs match those filters."
+
+
+def test_empty_store_and_store_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    RunStore(tmp_path / "empty.db").close()
+    monkeypatch.setenv("SUBAGENTS_STORE", str(tmp_path / "empty.db"))
+    assert in_process(capsys, "list") == (0, "No runs yet.\n", "")
+    assert in_process(capsys, "stats") == (0, "No runs yet.\n", "")
+
+
+def test_show_ambiguous_prefix_and_missing_store(
+    tmp_path: Path, runs: Runs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = in_process(capsys, "show", "run_", "--store", str(runs.path))
+    assert (code, out) == (1, "") and "'run_' matches 4 runs" in err
+    code, out, err = in_process(capsys, "show", "run_x", "--store", str(tmp_path / "none.db"))
+    assert (code, out) == (1, "") and "No run store at" in err and not (tmp_path / "none.db").exists()
+
+
+def test_stats_json(runs: Runs, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = in_process(capsys, "stats", "--json", "--store", str(runs.path))
+    stats = json.loads(out)
+    assert code == 0 and stats["since"] is None and stats["total"]["calls"] == 4
+    router = next(row for row in stats["rows"] if row["agent"] == "router")
+    assert router["cost_usd"] is None and router["cost_unknown_runs"] == 2
+    assert stats["total"]["cost_usd"] == pytest.approx(0.5123) and stats["total"]["cost_unknown_runs"] == 2
+
+
+@pytest.mark.parametrize("args", [["stats", "--since", "March"], ["list", "--limit", "0"], ["list", "--status", "x"]])
+def test_bad_arguments_are_usage_errors(runs: Runs, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        runs_main(["runs", *args, "--store", str(runs.path)])
+    assert exited.value.code == 2 and "usage:" in capsys.readouterr().err
+
+
+# --- the real command, as a subprocess ---
+
+
+def test_list_command_table(runs: Runs) -> None:
+    table = run_runs("list", env={"SUBAGENTS_STORE": str(runs.path)})
     assert table.returncode == 0, table.stderr
-    assert [line.split()[0] for line in table.stdout.splitlines()[1:]] == [
-        runs.live, runs.again, runs.route, runs.review,
-    ]  # fmt: skip
+    newest_first = [runs.live, runs.again, runs.route, runs.review]
+    assert [line.split()[0] for line in table.stdout.splitlines()[1:]] == newest_first
     assert "2026-03-01 12:00" in table.stdout  # local time, and TZ=UTC here
-    filtered = run_runs("list", "--agent", "security-reviewer", "--status", "completed", "--limit", "1",
-                        env={"SUBAGENTS_STORE": str(runs.path)})  # fmt: skip
-    assert [line.split()[0] for line in filtered.stdout.splitlines()[1:]] == [runs.again]
 
 
 def test_list_command_json(runs: Runs) -> None:
@@ -251,15 +298,12 @@ def test_list_command_json(runs: Runs) -> None:
     assert route["usage"]["input_tokens"] == 12_345
 
 
-def test_list_command_on_an_empty_and_a_missing_store(tmp_path: Path) -> None:
-    RunStore(tmp_path / "empty.db").close()
-    empty = run_runs("list", "--store", str(tmp_path / "empty.db"))
-    assert (empty.returncode, empty.stdout.strip()) == (0, "No runs yet.")
+def test_list_and_stats_commands_on_a_missing_store(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "runs.db"
     for command in ("list", "stats"):
         result = run_runs(command, "--store", str(missing))
         assert result.returncode == 0, result.stderr
-        assert f"No run store at {missing} yet" in result.stdout
+        assert result.stdout.startswith(f"No run store at {missing} yet; runs are recorded when")
     assert not missing.exists() and not missing.parent.exists()
 
 
@@ -276,26 +320,13 @@ def test_show_command_text_and_unknown_id(runs: Runs) -> None:
     unknown = run_runs("show", "run_nope", "--store", str(runs.path))
     assert unknown.returncode == 1 and unknown.stdout == ""
     assert "No run with id 'run_nope' in the run store" in unknown.stderr
-    ambiguous = run_runs("show", "run_", "--store", str(runs.path))
-    assert ambiguous.returncode == 1 and "matches 4 runs" in ambiguous.stderr
 
 
-def test_stats_command_since_and_json(runs: Runs) -> None:
+def test_stats_command_since(runs: Runs) -> None:
     since = run_runs("stats", "--since", "2026-03-03", "--store", str(runs.path))
     assert since.returncode == 0, since.stderr
     lines = since.stdout.splitlines()
     assert lines[0] == "Runs started since 2026-03-03:"
-    assert [line.split()[:3] for line in lines[2:4]] == [
-        ["router", "claude-haiku-5", "1"], ["security-reviewer", "claude-sonnet-5", "1"],
-    ]  # fmt: skip
-    as_json = json.loads(run_runs("stats", "--json", "--store", str(runs.path)).stdout)
-    assert as_json["since"] is None and as_json["total"]["calls"] == 4
-    router = next(row for row in as_json["rows"] if row["agent"] == "router")
-    assert router["cost_usd"] is None and router["cost_unknown_runs"] == 2
-
-
-@pytest.mark.parametrize("args", [["stats", "--since", "March"], ["list", "--limit", "0"], ["list", "--status", "x"]])
-def test_bad_arguments_are_usage_errors(runs: Runs, args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exited:
-        runs_main(["runs", *args, "--store", str(runs.path)])
-    assert exited.value.code == 2 and "usage:" in capsys.readouterr().err
+    assert lines[2].split()[:3] == ["router", "claude-haiku-5", "1"]
+    assert lines[3].split()[:3] == ["security-reviewer", "claude-sonnet-5", "1"]
+    assert lines[2].split()[-1] == "?" and lines[3].split()[-1] == "$0.5000"

@@ -15,7 +15,7 @@ from subagents.history.store import RunStore
 from subagents.mcp_server import build_server
 from subagents.providers.resilience import RetryPolicy
 from subagents.providers.testing import FakeMessagesServer, error, text, tool_use
-from tests.conftest import make_app, run_once
+from tests.conftest import make_app
 
 pytestmark = pytest.mark.anyio
 FAST = RetryPolicy(attempts=4, base_delay_s=0.01)

@@ -31,18 +31,17 @@ async def test_killed_server_leaves_an_interrupted_run(
     params = StdioServerParameters(
         command=SUBAGENTS[0], args=[*SUBAGENTS[1:], "serve", "--root", str(project)], env=env
     )
-    async with Client(params, mode="legacy") as client:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(client.call_tool, "router", {"task": "slow one"})
-            with anyio.fail_after(20):
-                while not fake_model.requests:
-                    await anyio.sleep(0.05)
-            pids = subprocess.run(
-                ["pgrep", "-f", f"subagents serve --root {project}"], capture_output=True, text=True
-            ).stdout.split()
-            for pid in pids:
-                subprocess.run(["kill", "-9", pid], check=False)  # no chance to record anything
-            tg.cancel_scope.cancel()
+    async with Client(params, mode="legacy") as client, anyio.create_task_group() as tg:
+        tg.start_soon(client.call_tool, "router", {"task": "slow one"})
+        with anyio.fail_after(20):
+            while not fake_model.requests:
+                await anyio.sleep(0.05)
+        pids = subprocess.run(
+            ["pgrep", "-f", f"subagents serve --root {project}"], capture_output=True, text=True
+        ).stdout.split()
+        for pid in pids:
+            subprocess.run(["kill", "-9", pid], check=False)  # no chance to record anything
+        tg.cancel_scope.cancel()
     assert pids
     before = json.loads(run_cli("runs", "list", "--json", "--store", str(store)).stdout)
     assert [r["status"] for r in before] == ["running"]  # nobody has looked since the crash

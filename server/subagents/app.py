@@ -104,7 +104,14 @@ class Subagents:
     async def __aenter__(self) -> Subagents:
         self._jobs_cm = self.jobs.running()
         await self._jobs_cm.__aenter__()  # type: ignore[attr-defined]
+        self.jobs.spawn(self._warm_up)
         return self
+
+    async def _warm_up(self) -> None:
+        for provider in (self.provider, getattr(self.provider, "inner", None)):
+            warm = getattr(provider, "warm_up", None)
+            if warm is not None:
+                await warm()
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:

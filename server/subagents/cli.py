@@ -14,8 +14,8 @@ import anyio
 from pydantic import ValidationError
 
 from subagents import __version__
-from subagents.config import Settings, check_dirs, parse_aliases, project_dir_from_env, split_paths
 from subagents.cli_runs import add_runs_parser
+from subagents.config import Settings, check_dirs, parse_aliases, project_dir_from_env, split_paths
 from subagents.errors import ConfigError, SubagentsError
 
 log = logging.getLogger("subagents")
@@ -91,6 +91,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    serve.add_argument(
+        "--auth-token",
+        metavar="TOKEN",
+        help="bearer token HTTP clients must send; required to bind beyond loopback "
+        "(prefer env SUBAGENTS_AUTH_TOKEN: a flag shows up in ps)",
+    )
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="extra browser Origin to accept, e.g. https://app.example.com (repeatable)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="extra Host header to accept when serving behind a name (repeatable)",
+    )
+    serve.add_argument(
+        "--max-concurrent-runs",
+        type=int,
+        default=4,
+        metavar="N",
+        help="agent calls in flight per HTTP client; more get 429 (default 4)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     agents = sub.add_parser("agents", help="list, show or validate agent definitions")
@@ -187,7 +214,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from subagents.http_app import HttpSecurity
 
     if args.transport == "http":
-        security = HttpSecurity(host=args.host, auth_token=os.environ.get("SUBAGENTS_AUTH_TOKEN"))
+        security = HttpSecurity(
+            host=args.host,
+            auth_token=args.auth_token or os.environ.get("SUBAGENTS_AUTH_TOKEN"),
+            allowed_origins=tuple(args.allowed_origin),
+            allowed_hosts=tuple(args.allowed_host),
+            max_concurrent_runs_per_client=args.max_concurrent_runs,
+        )
         anyio.run(mcp_server.serve_http, app, security, args.port)
     else:
         anyio.run(mcp_server.serve_stdio, app)

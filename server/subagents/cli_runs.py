@@ -89,7 +89,8 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2, ensure_ascii=False))
     else:
-        print(render_list(summaries))
+        filtered = args.agent is not None or args.status is not None
+        print(render_list(summaries, empty="No runs match those filters." if filtered else NO_RUNS))
     return 0
 
 
@@ -191,10 +192,10 @@ def _local_date(text: str) -> datetime:
 # --- rendering: pure functions ---
 
 
-def render_list(summaries: Sequence[RunSummary]) -> str:
-    """A table of runs, one per line, in the order given."""
+def render_list(summaries: Sequence[RunSummary], *, empty: str = NO_RUNS) -> str:
+    """A table of runs, one per line, in the order given; `empty` when there are none."""
     if not summaries:
-        return NO_RUNS
+        return empty
     headers = ("ID", "STATUS", "AGENT", "MODEL", "STARTED", "DURATION", "TURNS", "TOKENS IN/OUT", "COST", "TASK")
     return _table(headers, [_list_row(s) for s in summaries], right={5, 6, 7, 8})
 
@@ -277,7 +278,7 @@ def _block(block: ContentBlock) -> str:
     if isinstance(block, TextBlock):
         return block.text
     if isinstance(block, ToolUseBlock):
-        args = json.dumps(block.input, ensure_ascii=False)
+        args = json.dumps(block.input, ensure_ascii=False, default=str)
         return f"→ {block.name} {_truncate(args, TOOL_ARGS_CHARS)}"
     if isinstance(block, ToolResultBlock):
         head = "← error" if block.is_error else "← result"
@@ -403,7 +404,7 @@ def _truncate(text: str, limit: int) -> str:
 
 def _clean(text: str) -> str:
     """Control characters as visible escapes (\\x1b), so printed text cannot drive the terminal."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text.replace("\r\n", "\n"))
 
 
 def runs_main(argv: Sequence[str] | None = None) -> int:

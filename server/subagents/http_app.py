@@ -20,14 +20,18 @@ token there is only one principal, so nothing is lost today.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import json
 import logging
 import re
+import signal
 from collections import Counter, deque
+from collections.abc import Iterator
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import RequestBodyLimitMiddleware, TransportSecuritySettings
 from pydantic import BaseModel, field_validator
@@ -294,6 +298,13 @@ async def serve_http(server: MCPServer, security: HttpSecurity, port: int) -> No
     """Serve until cancelled or signalled. Checks the bind before opening any socket."""
     import uvicorn
 
+    class _Server(uvicorn.Server):
+        # uvicorn re-raises SIGTERM/SIGINT after its shutdown, which kills the process before the runs in
+        # flight are recorded. We watch the signals ourselves and ask uvicorn for a graceful stop.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
     asgi = build_http_app(server, security)
     if security.host in WILDCARD_BINDS and not security.allowed_hosts:
         log.warning(
@@ -301,7 +312,15 @@ async def serve_http(server: MCPServer, security: HttpSecurity, port: int) -> No
             "localhost or a loopback address are accepted (others get 421)"
         )
     # uvicorn logs to stderr; its access log would go to stdout, so it is off.
-    config = uvicorn.Config(asgi, host=security.host, port=port, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        asgi,
+        host=security.host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=5,  # open tool calls are cancelled (and recorded) after this
+    )
     shown = f"[{security.host}]" if ":" in security.host else security.host
     log.info(
         "serving Streamable HTTP at http://%s:%d%s (bearer token %s)",
@@ -310,4 +329,16 @@ async def serve_http(server: MCPServer, security: HttpSecurity, port: int) -> No
         MCP_PATH,
         "required" if security.auth_token else "off: loopback only",
     )
-    await uvicorn.Server(config).serve()
+    uv = _Server(config)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_stop_on_signal, uv)
+        await uv.serve()
+        tg.cancel_scope.cancel()
+
+
+async def _stop_on_signal(uv: Any) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s; stopping", signal.Signals(signum).name)
+            uv.should_exit = True
+            return

@@ -83,6 +83,11 @@ class JobManager:
                     raise  # failed before it had an id: start() reports it to the caller
         job.done.set()
 
+    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Background housekeeping that lives as long as the server (and dies with it)."""
+        if self._tg is not None:
+            self._tg.start_soon(fn)
+
     def get(self, run_id: str) -> Job | None:
         return self._jobs.get(run_id)
 

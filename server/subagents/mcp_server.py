@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import signal
 import logging
+import signal
 from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotations
 from pydantic import Field
 
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 MAX_TASK_CHARS = 100_000
 MAX_CONTEXT_CHARS = 400_000
 MAX_FILES = 100
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 INSTRUCTIONS = """\
 Each tool here is a specialist subagent that runs on its own model, with its own system prompt and \
@@ -156,16 +154,6 @@ def add_agent_resources(server: MCPServer, app: Subagents) -> None:
         mime_type="application/json",
         description="Every loaded agent: name, description, model, tools, source file",
     )(agent_index)
-
-
-def transport_security(host: str) -> TransportSecuritySettings:
-    """DNS-rebinding protection on for every bind, not only loopback (the SDK skips it otherwise)."""
-    hosts = [f"{h}:*" for h in ("127.0.0.1", "localhost", "[::1]")]
-    origins = [f"http://{h}:*" for h in ("127.0.0.1", "localhost", "[::1]")]
-    if host not in LOOPBACK_HOSTS and host not in ("0.0.0.0", "::"):
-        hosts.append(f"{host}:*")
-        origins += [f"http://{host}:*", f"https://{host}:*"]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
 async def serve_stdio(app: Subagents) -> None:

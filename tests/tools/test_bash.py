@@ -178,6 +178,21 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert wait_gone(int((tmp_path / "child.pid").read_text()))
 
 
+async def test_a_background_child_holding_the_pipe_does_not_turn_success_into_a_timeout(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import subprocess, sys; "
+        'p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]); '
+        'open("child.pid", "w").write(str(p.pid)); print("main done")'
+    )
+    start = time.monotonic()
+    out = await Bash(tmp_path, POLICY).run({"command": py(code)})
+    assert time.monotonic() - start < 5
+    assert not out.is_error and out.text.startswith("Command exit code 0.") and "main done" in out.text
+    assert wait_gone(int((tmp_path / "child.pid").read_text()))
+
+
 async def test_cancelling_the_call_kills_the_command(tmp_path: Path) -> None:
     code = 'import os, time; open("me.pid", "w").write(str(os.getpid())); time.sleep(60)'
     with anyio.move_on_after(0.5):

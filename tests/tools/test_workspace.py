@@ -96,6 +96,10 @@ async def edit_like_an_agent(ws: Workspace) -> None:
 def repo(tmp_path: Path) -> Path:
     """The user's repository, mid-work: a modified file, a staged new one, untracked and ignored files."""
     root = make_repo(tmp_path / "proj")
+    (root / "data.bin").write_bytes(b"\x00\x01 committed")
+    git(root, "add", "data.bin")
+    git(root, "commit", "-q", "-m", "data")
+    (root / "data.bin").write_bytes(b"\x00\x02 changed, not committed")
     (root / "calc.py").write_text(CALC + "\n\ndef sub(a, b):\n    return a - b\n")
     (root / "staged.py").write_text("STAGED = 1\n")
     git(root, "add", "staged.py")
@@ -113,7 +117,8 @@ async def test_worktree_carries_uncommitted_state_and_its_diff_applies_to_the_us
     base.mkdir()
     async with await Workspace.create(repo, base_dir=base) as ws:
         assert ws.path.is_relative_to(base) and ws.path.name == "proj"
-        assert (ws.path / "calc.py").read_text() == (repo / "calc.py").read_text()
+        for name in ("calc.py", "data.bin"):
+            assert (ws.path / name).read_bytes() == (repo / name).read_bytes()
         assert (ws.path / "staged.py").exists() and (ws.path / "notes.txt").exists()
         assert not (ws.path / "build").exists()  # ignored files stay behind
         await edit_like_an_agent(ws)
@@ -238,6 +243,27 @@ async def test_cancelled_create_leaves_nothing_behind(repo: Path, tmp_path: Path
             await ws.close()
         assert os.listdir(base) == [], delay
         assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1, delay
+    assert not (repo / ".git" / "worktrees").exists()
+
+
+async def test_concurrent_workspaces_of_one_repo_are_separate_and_all_cleaned_up(repo: Path, tmp_path: Path) -> None:
+    spaces: list[Workspace] = []
+
+    async def make(i: int) -> None:
+        ws = await Workspace.create(repo, base_dir=tmp_path)
+        spaces.append(ws)
+        (ws.path / f"only_{i}.txt").write_text(f"{i}\n")
+
+    async with anyio.create_task_group() as tg:
+        for i in range(3):
+            tg.start_soon(make, i)
+    assert len({ws.path for ws in spaces}) == 3
+    diffs = [await ws.diff() for ws in spaces]
+    assert all(d.count("diff --git") == 1 for d in diffs)
+    async with anyio.create_task_group() as tg:
+        for ws in spaces:
+            tg.start_soon(ws.close)
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert not (repo / ".git" / "worktrees").exists()
 
 

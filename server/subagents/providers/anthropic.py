@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from subagents.errors import ModelCallError, ModelNotConfiguredError
 from subagents.messages import (
@@ -70,10 +73,17 @@ class AnthropicProvider:
         self._settings = settings
         self._client: AsyncAnthropic | None = None
 
-    def _get_client(self) -> AsyncAnthropic:
+    async def warm_up(self) -> None:
+        """Import the SDK in a worker thread, so the first call does not stall the event loop (and every
+        other request of an HTTP server) for the second or more the import takes."""
+        if self._settings.configured:
+            await anyio.to_thread.run_sync(importlib.import_module, "anthropic")
+
+    async def _get_client(self) -> AsyncAnthropic:
         if not self._settings.configured:
             raise ModelNotConfiguredError(NO_CREDENTIALS)
         if self._client is None:
+            await self.warm_up()
             from anthropic import AsyncAnthropic
 
             s = self._settings
@@ -92,9 +102,9 @@ class AnthropicProvider:
             self._client = None
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
+        client = await self._get_client()
         import anthropic
 
-        client = self._get_client()
         try:
             # Streaming keeps long generations under the SDK's non-streaming time guard and lets a
             # cancelled run close the connection at once.
