@@ -19,7 +19,7 @@ from subagents.messages import Message, Usage
 from tests.helpers import child_env
 
 # Switch to [sys.executable, "-m", "subagents", "runs"] once cli.py has the `runs` group.
-RUNS_CMD = [sys.executable, "-m", "subagents.cli_runs", "runs"]
+RUNS_CMD = [sys.executable, "-m", "subagents", "runs"]
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 LONG_TASK = "Review src/app.py for SQL injection,\nthen check every other query in the package too"

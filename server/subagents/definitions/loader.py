@@ -7,6 +7,7 @@ it is not honoured here), never as a silent skip.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -126,8 +127,14 @@ def parse_agent(text: str, *, path: Path | None = None, layer: str = "inline") -
         data = yaml.safe_load(raw_yaml) if raw_yaml.strip() else {}
     except yaml.YAMLError as exc:
         raise _Invalid(f"the frontmatter is not valid YAML: {_yaml_reason(exc)}") from None
+    except RecursionError:
+        raise _Invalid("the frontmatter is nested too deeply to read") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise _Invalid(f"the frontmatter holds a value that cannot be read: {exc}") from None
     if not isinstance(data, dict):
         raise _Invalid("the frontmatter must be a YAML mapping of fields (name: ..., description: ...)")
+    # YAML reads `on:` or `1:` as non-text keys; keep them as names, so they are reported as unknown fields.
+    data = {k if isinstance(k, str) else str(k): v for k, v in data.items()}
     warnings: list[str] = []
     spec = AgentSpec(
         name=_name(data),
@@ -163,7 +170,7 @@ def _name(data: dict[str, Any]) -> str:
         raise _Invalid(f"'name' must be a string, got {type(name).__name__}")
     if not NAME_PATTERN.fullmatch(name):
         raise _Invalid(
-            f"invalid name {name!r}: use letters, digits, '-' or '_', start with a letter or digit, "
+            f"invalid name {reprlib.repr(name)}: use letters, digits, '-' or '_', start with a letter or digit, "
             "at most 64 characters (it becomes the MCP tool name)"
         )
     if name in RESERVED_NAMES:
@@ -197,7 +204,7 @@ def _max_turns(data: dict[str, Any]) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _Invalid(f"'maxTurns' must be a positive whole number, got {value!r}")
+        raise _Invalid(f"'maxTurns' must be a positive whole number, got {reprlib.repr(value)}")
     return value
 
 
