@@ -110,10 +110,10 @@ async def test_only_the_tools_the_agent_allows_are_offered(
     fake_model: FakeMessagesServer, project: Path, tmp_path: Path
 ) -> None:
     agents = tmp_path / "agents"
-    write_agent(agents, "r.md", "name: reader\ndescription: d\ntools: Read, Grep, Write\ndisallowedTools: Grep")
+    write_agent(agents, "r.md", "name: reader\ndescription: d\ntools: Read, Grep, Bash\ndisallowedTools: Grep")
     fake_model.set_script([tool_use("Grep", {"pattern": "x"}), text("ok")])
     await run_once(make_app(fake_model, project, agents_dir=agents, bundled=False), "reader", "x")
-    assert fake_model.requests[0].tool_names == ["Read"]
+    assert fake_model.requests[0].tool_names == ["Read"]  # Grep denied; Bash is off unless the server enables it
     [result] = fake_model.requests[1].tool_results
     assert result["is_error"] and "Grep" in result["content"]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
-import subprocess
 from pathlib import Path
 
 import anyio
@@ -36,20 +36,18 @@ async def test_killed_server_leaves_an_interrupted_run(
         with anyio.fail_after(20):
             while not fake_model.requests:
                 await anyio.sleep(0.05)
-        pids = subprocess.run(
-            ["pgrep", "-f", f"subagents serve --root {project}"], capture_output=True, text=True
-        ).stdout.split()
+        found = await anyio.run_process(["pgrep", "-f", f"subagents serve --root {project}"], check=False)
+        pids = found.stdout.decode().split()
         for pid in pids:
-            subprocess.run(["kill", "-9", pid], check=False)  # no chance to record anything
+            os.kill(int(pid), signal.SIGKILL)  # no chance to record anything
         tg.cancel_scope.cancel()
     assert pids
     before = json.loads(run_cli("runs", "list", "--json", "--store", str(store)).stdout)
     assert [r["status"] for r in before] == ["running"]  # nobody has looked since the crash
 
-    restarted = subprocess.run(
-        [*SUBAGENTS, "serve", "--root", str(project)], env=env, input="", capture_output=True, text=True, timeout=30
-    )
-    assert "1 runs were left running" in restarted.stderr
+    with anyio.fail_after(30):  # stdin closes at once: the server starts, marks the run, and exits
+        restarted = await anyio.run_process([*SUBAGENTS, "serve", "--root", str(project)], env=env, input=b"")
+    assert "1 runs were left running" in restarted.stderr.decode()
     after = json.loads(run_cli("runs", "list", "--json", "--store", str(store)).stdout)
     assert [r["status"] for r in after] == ["interrupted"]
 

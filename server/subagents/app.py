@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +17,7 @@ from subagents.config import Settings
 from subagents.conversation import first_user_message, follow_up
 from subagents.definitions.catalog import Catalog, default_layers, load_catalog
 from subagents.definitions.spec import AgentSpec
-from subagents.errors import AgentNotFoundError, ModelCallError, ModelNotConfiguredError, SandboxError
+from subagents.errors import AgentNotFoundError, ModelCallError, ModelNotConfiguredError, SubagentsError
 from subagents.events import EventSink, discard
 from subagents.history.records import RunInput
 from subagents.history.store import RunStore
@@ -28,8 +29,8 @@ from subagents.providers.base import ModelProvider, ModelResolver
 from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.recorder import RunRecorder
 from subagents.roots import effective_roots
-from subagents.tools.registry import FILE_TOOLS, Toolbox, build_tools
-from subagents.tools.sandbox import Sandbox
+from subagents.tools.registry import Toolbox
+from subagents.toolset import available_tools, open_toolset
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class RunOutcome(BaseModel):
     error: str | None = None
     error_kind: str | None = None
     continued_from: str | None = None
+    diff: str | None = None  # a writing agent's changes, to apply with `git apply` in the project root
 
 
 class Subagents:
@@ -75,7 +77,7 @@ class Subagents:
         self.prices = prices or PriceTable()
         self.resolver = ModelResolver(aliases=settings.model_aliases, default=settings.default_model)
         self.jobs = JobManager()
-        self._jobs_cm: object = None
+        self._jobs_cm: AbstractAsyncContextManager[JobManager] | None = None
 
     @classmethod
     def build(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Subagents:
@@ -103,7 +105,7 @@ class Subagents:
 
     async def __aenter__(self) -> Subagents:
         self._jobs_cm = self.jobs.running()
-        await self._jobs_cm.__aenter__()  # type: ignore[attr-defined]
+        await self._jobs_cm.__aenter__()
         self.jobs.spawn(self._warm_up)
         return self
 
@@ -116,7 +118,7 @@ class Subagents:
     async def __aexit__(self, *exc_info: object) -> None:
         try:
             if self._jobs_cm is not None:
-                await self._jobs_cm.__aexit__(None, None, None)  # type: ignore[attr-defined]
+                await self._jobs_cm.__aexit__(None, None, None)
         finally:
             await self.aclose()
 
@@ -129,18 +131,22 @@ class Subagents:
     def log_startup(self) -> None:
         self.catalog.log_problems()
         for spec in self.catalog.agents.values():
-            missing = [t for t in spec.effective_tools if t not in FILE_TOOLS]
+            missing = [t for t in spec.effective_tools if t not in self.tool_names(spec)]
             if spec.tools is not None and missing:
-                log.warning(
-                    "%s: %s not enabled on this server; the agent runs with %s only",
+                # Bundled agents list Bash on purpose (it is opt-in here), so that is no warning.
+                level = logging.INFO if spec.layer == "bundled" else logging.WARNING
+                log.log(
+                    level,
+                    "%s: %s not available on this server%s; the agent runs with %s",
                     spec.name,
                     ", ".join(missing),
+                    " (Bash is enabled with --allow-bash PREFIX)" if "Bash" in missing else "",
                     ", ".join(self.tool_names(spec)) or "no tools",
                 )
         log.info("serving %d agents: %s", len(self.catalog.agents), ", ".join(sorted(self.catalog.agents)))
 
     def tool_names(self, spec: AgentSpec) -> tuple[str, ...]:
-        return tuple(t for t in spec.effective_tools if t in FILE_TOOLS)
+        return available_tools(spec.effective_tools, self.settings.bash)
 
     def agent(self, name: str) -> AgentSpec:
         spec = self.catalog.get(name)
@@ -278,6 +284,7 @@ class Subagents:
             cost_usd=outcome.cost_usd,
             turns=outcome.turns,
             stop_reason=outcome.stop_reason,
+            diff=outcome.diff,
         )
         return outcome
 
@@ -297,10 +304,41 @@ class Subagents:
         """Run the loop; every way it can end becomes an outcome (cancellation is recorded, then re-raised)."""
         if reason := meter.exceeded():
             return _ended(base, "budget_exceeded", f"Not started: {reason}.", "budget")
-        try:
-            toolbox = Toolbox(build_tools(self.tool_names(spec), Sandbox(tuple(roots or self.roots()))))
-        except (SandboxError, ValueError) as exc:
-            return _ended(base, "failed", f"The file roots are not usable: {exc}", "config")
+        async with AsyncExitStack() as stack:
+            try:
+                toolset = await stack.enter_async_context(
+                    open_toolset(self.tool_names(spec), tuple(roots or self.roots()), self.settings.bash)
+                )
+            except (SubagentsError, ValueError) as exc:
+                return _ended(base, "failed", f"The agent's file tools cannot be set up: {exc}", "config")
+            outcome = await self._loop(
+                spec,
+                conversation,
+                base,
+                model=model,
+                meter=meter,
+                events=events,
+                toolbox=toolset.toolbox,
+                on_messages=on_messages,
+                progress=progress,
+            )
+            if outcome.status != "cancelled" and (diff := await toolset.diff()) is not None:
+                outcome = outcome.model_copy(update={"diff": diff})
+            return outcome
+
+    async def _loop(
+        self,
+        spec: AgentSpec,
+        conversation: list[Message],
+        base: RunOutcome,
+        *,
+        model: str,
+        meter: BudgetMeter,
+        events: EventSink,
+        toolbox: Toolbox,
+        on_messages: MessageSink,
+        progress: _Progress,
+    ) -> RunOutcome:
         timeout = spec.options.timeout or self.settings.run_timeout_s
         try:
             with anyio.fail_after(timeout):

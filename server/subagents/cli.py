@@ -17,6 +17,7 @@ from subagents import __version__
 from subagents.cli_runs import add_runs_parser
 from subagents.config import Settings, check_dirs, parse_aliases, project_dir_from_env, split_paths
 from subagents.errors import ConfigError, SubagentsError
+from subagents.tools.bash import BashPolicy
 
 log = logging.getLogger("subagents")
 
@@ -29,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = args.handler(args)
     except SubagentsError as exc:
         print(f"subagents: {exc}", file=sys.stderr)
+        code = 2
+    except ValidationError as exc:  # a setting built from flags that its model refuses
+        print(f"subagents: invalid setting: {validation_reasons(exc)}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:
         code = 130
@@ -94,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    serve.add_argument(
+        "--allow-bash",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="let writing agents (test-writer) run commands starting with PREFIX, e.g. 'python -m pytest', "
+        "in their isolated copy (repeatable; Bash is off by default)",
+    )
+    serve.add_argument("--bash-timeout", type=float, default=120, metavar="S", help="time limit of one command")
     serve.add_argument(
         "--auth-token",
         metavar="TOKEN",
@@ -180,7 +193,7 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         prices_file=args.prices,
         fallback_model=args.fallback_model,
         **({"run_timeout_s": args.timeout} if args.timeout else {}),
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 
@@ -188,8 +201,11 @@ def make_settings(**values: object) -> Settings:
     try:
         return Settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings: {reasons}") from None
+        raise ConfigError(f"invalid settings: {validation_reasons(exc)}") from None
+
+
+def validation_reasons(exc: ValidationError) -> str:
+    return "; ".join(f"{exc.title} {'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
 
 
 def _float_env(env: Mapping[str, str], name: str) -> float | None:
@@ -209,9 +225,8 @@ def build_app(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if args.verbose == 0:
-        logging.getLogger("subagents").setLevel(logging.INFO)
-    settings = settings_from_args(args, transport=args.transport, host=args.host, port=args.port)
+    bash = BashPolicy(enabled=bool(args.allow_bash), allow=tuple(args.allow_bash), timeout_s=args.bash_timeout)
+    settings = settings_from_args(args, transport=args.transport, host=args.host, port=args.port, bash=bash)
     app = build_app(settings)
     from subagents import mcp_server
     from subagents.http_app import HttpSecurity

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from subagents.errors import ConfigError
 from subagents.providers.base import DEFAULT_ALIASES, DEFAULT_MODEL
+from subagents.tools.bash import BashPolicy
 
 
 class Settings(BaseModel):
@@ -37,6 +38,7 @@ class Settings(BaseModel):
     retry_attempts: int = Field(default=4, ge=1, le=10)
     retry_base_delay_s: float = Field(default=0.5, ge=0)
     heartbeat_s: float = Field(default=5.0, gt=0)
+    bash: BashPolicy = BashPolicy()  # off unless --allow-bash names command prefixes
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)

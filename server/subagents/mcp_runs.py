@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import anyio
@@ -68,7 +69,7 @@ DESCRIPTIONS = {
 }
 
 
-def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Any) -> None:
+def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[RunOutcome], CallToolResult]) -> None:
     async def start_agent(
         agent: AgentArg,
         task: MessageArg,
@@ -225,7 +226,7 @@ def client_name(ctx: Context) -> str | None:
     """Best effort: the client's name from the handshake (2025) or the request envelope (2026)."""
     try:
         meta = ctx.request_context.meta or {}
-        info = meta.get("io.modelcontextprotocol/clientInfo")  # type: ignore[attr-defined]
+        info = meta.get("io.modelcontextprotocol/clientInfo")
         if isinstance(info, dict) and info.get("name"):
             return str(info["name"])
         params = getattr(ctx.session, "client_params", None)

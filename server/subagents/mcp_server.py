@@ -12,7 +12,6 @@ from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotations
-from pydantic import Field
 
 from subagents import __version__, http_app
 from subagents.app import RunOutcome, Subagents
@@ -55,11 +54,20 @@ says why and what to fix). `stop_reason` "max_turns" means it was cut short: nar
 INPUT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "task": {"type": "string", "description": "The job, self-contained: goal, scope, what done looks like."},
-        "context": {"type": "string", "description": "Background: diff, constraints, earlier findings."},
+        "task": {
+            "type": "string",
+            "maxLength": MAX_TASK_CHARS,
+            "description": "The job, self-contained: goal, scope, what done looks like.",
+        },
+        "context": {
+            "type": "string",
+            "maxLength": MAX_CONTEXT_CHARS,
+            "description": "Background: diff, constraints, earlier findings.",
+        },
         "files": {
             "type": "array",
             "items": {"type": "string"},
+            "maxItems": MAX_FILES,
             "description": "Paths to start from, relative to the project root.",
         },
     },
@@ -67,10 +75,8 @@ INPUT_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-TaskArg = Annotated[str, Field(min_length=1, max_length=MAX_TASK_CHARS)]
-ContextArg = Annotated[str | None, Field(max_length=MAX_CONTEXT_CHARS)]
+# Types only here: the limits are checked in `input_problem`, which says what to do instead.
 ClientRoots = Annotated[ListRootsResult | None, Resolve(want_roots)]
-FilesArg = Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]] | None, Field(max_length=MAX_FILES)]
 
 
 def build_server(app: Subagents) -> MCPServer:
@@ -86,8 +92,10 @@ def build_server(app: Subagents) -> MCPServer:
 
 def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
     async def call_agent(
-        task: TaskArg, ctx: Context, roots: ClientRoots, context: ContextArg = None, files: FilesArg = None
+        task: str, ctx: Context, roots: ClientRoots, context: str | None = None, files: list[str] | None = None
     ) -> CallToolResult:
+        if problem := input_problem(task, context, files or []):
+            return error_result(problem)
         async with reporting(progress_sender(ctx), app.settings.heartbeat_s) as reporter:
             outcome = await app.run(
                 spec.name,
@@ -109,9 +117,56 @@ def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
     return tool.model_copy(update={"parameters": INPUT_SCHEMA})
 
 
+def input_problem(task: str, context: str | None, files: list[str]) -> str | None:
+    """What is wrong with a call's input, said so the caller can fix it; None when it is fine."""
+    if not task.strip():
+        return "`task` is empty: say what the specialist should do, the scope, and what a good answer looks like."
+    if len(task) > MAX_TASK_CHARS:
+        return (
+            f"`task` is {len(task)} characters; the limit is {MAX_TASK_CHARS}. Keep the task short, put "
+            "background in `context`, and name files in `files` instead of pasting them."
+        )
+    if context is not None and len(context) > MAX_CONTEXT_CHARS:
+        return (
+            f"`context` is {len(context)} characters; the limit is {MAX_CONTEXT_CHARS}. Name the files in "
+            "`files`: the specialist reads them itself."
+        )
+    if len(files) > MAX_FILES:
+        return f"`files` names {len(files)} paths; the limit is {MAX_FILES}. Name the ones to start from."
+    bad = next((f for f in files if not f.strip() or len(f) > 4096 or "\x00" in f), None)
+    if bad is not None:
+        return f"`files` has an unusable path {bad[:80]!r}: give paths relative to the project root."
+    return None
+
+
+def error_result(message: str) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=message)],
+        is_error=True,
+        structured_content={"status": "error", "error": message},
+    )
+
+
 def to_tool_result(outcome: RunOutcome, max_chars: int) -> CallToolResult:
+    """The report first: Claude Code shows its model only this JSON, so it leads, and metadata stays small."""
     report = bound_text(outcome.report, max_chars, outcome.run_id)
-    structured = outcome.model_dump(mode="json", exclude_none=True) | {"report": report}
+    usage = {k: v for k, v in outcome.usage.model_dump().items() if v or k in ("input_tokens", "output_tokens")}
+    structured: dict[str, Any] = {
+        "report": report,
+        "status": outcome.status,
+        "agent": outcome.agent,
+        "model": outcome.model,
+        "run_id": outcome.run_id,
+        "turns": outcome.turns,
+        "stop_reason": outcome.stop_reason,
+        "error": outcome.error,
+        "error_kind": outcome.error_kind,
+        "diff": bound_text(outcome.diff, max_chars, outcome.run_id) if outcome.diff else None,
+        "continued_from": outcome.continued_from,
+        "usage": usage,
+        "cost_usd": outcome.cost_usd,
+    }
+    structured = {k: v for k, v in structured.items() if v is not None}
     return CallToolResult(
         content=[TextContent(type="text", text=report)],
         structured_content=structured,

@@ -56,6 +56,7 @@ class RunRecorder:
         cost_usd: float | None,
         turns: int,
         stop_reason: str | None,
+        diff: str | None = None,
     ) -> None:
         if self.store is None:
             return
@@ -72,6 +73,7 @@ class RunRecorder:
                     cost_usd=cost_usd,
                     turns=turns,
                     stop_reason=stop_reason,
+                    diff=diff,
                 )
             )
 

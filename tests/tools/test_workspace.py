@@ -255,9 +255,9 @@ async def test_concurrent_workspaces_of_one_repo_are_separate_and_all_cleaned_up
         (ws.path / f"only_{i}.txt").write_text(f"{i}\n")
 
     async with anyio.create_task_group() as tg:
-        for i in range(3):
+        for i in range(6):
             tg.start_soon(make, i)
-    assert len({ws.path for ws in spaces}) == 3
+    assert len({ws.path for ws in spaces}) == 6
     diffs = [await ws.diff() for ws in spaces]
     assert all(d.count("diff --git") == 1 for d in diffs)
     async with anyio.create_task_group() as tg:

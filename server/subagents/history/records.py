@@ -42,6 +42,7 @@ class RunRecord(_Frozen):
     input: RunInput
     transcript: tuple[Message, ...]
     report: str | None
+    diff: str | None = None  # what a writing agent changed in its isolated copy, as a unified diff
     error: str | None
     usage: Usage
     cost_usd: float | None

@@ -69,7 +69,12 @@ def m002_run_owner(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_run_owner)
+def m003_run_diff(conn: sqlite3.Connection) -> None:
+    # The unified diff a writing agent (test-writer) produced in its isolated copy.
+    conn.execute("ALTER TABLE runs ADD COLUMN diff TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_run_owner, m003_run_diff)
 
 
 def version_of(migration: Migration) -> int:

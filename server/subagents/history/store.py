@@ -164,6 +164,7 @@ class RunStore:
         cost_usd: float | None,
         turns: int,
         stop_reason: str | None,
+        diff: str | None = None,
     ) -> None:
         """Record the outcome and set finished_at. Overwrites `interrupted`, which another process
         may have set while this run was still going (see `mark_interrupted`)."""
@@ -173,7 +174,7 @@ class RunStore:
             cursor = conn.execute(
                 "UPDATE runs SET status = ?, report = ?, error = ?, input_tokens = ?, output_tokens = ?,"
                 " cache_read_input_tokens = ?, cache_creation_input_tokens = ?, cost_usd = ?, turns = ?,"
-                " stop_reason = ?, finished_at = ? WHERE id = ?",
+                " stop_reason = ?, diff = ?, finished_at = ? WHERE id = ?",
                 (
                     status,
                     report,
@@ -182,6 +183,7 @@ class RunStore:
                     cost_usd,
                     turns,
                     stop_reason,
+                    diff,
                     _iso(self._now()),
                     run_id,
                 ),
@@ -361,6 +363,7 @@ def _record(row: sqlite3.Row, messages: Sequence[sqlite3.Row]) -> RunRecord:
             "input": RunInput.model_validate_json(row["input_json"]),
             "transcript": transcript,
             "report": row["report"],
+            "diff": row["diff"],
             "stop_reason": row["stop_reason"],
             "parent_id": row["parent_id"],
             "client": row["client"],

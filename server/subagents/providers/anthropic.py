@@ -84,6 +84,7 @@ class AnthropicProvider:
             raise ModelNotConfiguredError(NO_CREDENTIALS)
         if self._client is None:
             await self.warm_up()
+        if self._client is None:  # checked again: another call may have made it during the await
             from anthropic import AsyncAnthropic
 
             s = self._settings
@@ -108,8 +109,15 @@ class AnthropicProvider:
         try:
             # Streaming keeps long generations under the SDK's non-streaming time guard and lets a
             # cancelled run close the connection at once.
-            async with client.messages.stream(**to_api_kwargs(request)) as stream:
+            manager = client.messages.stream(**to_api_kwargs(request))
+            stream = await manager.__aenter__()
+            try:
                 message = await stream.get_final_message()
+            finally:
+                # Shielded: on cancellation the stream's own close would be cancelled too, leaving the
+                # connection open until garbage collection (by then, maybe on a closed event loop).
+                with anyio.move_on_after(5, shield=True):
+                    await manager.__aexit__(None, None, None)
         except anthropic.APIStatusError as exc:
             raise status_error(exc) from None
         except anthropic.APITimeoutError:

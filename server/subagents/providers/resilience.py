@@ -33,7 +33,7 @@ class RetryPolicy:
     def delay(self, attempt: int, error: ModelCallError, rand: float) -> float:
         if error.retry_after_s is not None:
             return min(error.retry_after_s, self.max_retry_after_s)
-        backoff = min(self.base_delay_s * 2 ** (attempt - 1), self.max_delay_s)
+        backoff = min(self.base_delay_s * 2.0 ** (attempt - 1), self.max_delay_s)
         return backoff * (1 - self.jitter * rand)
 
 

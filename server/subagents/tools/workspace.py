@@ -27,6 +27,7 @@ from subagents.errors import SubagentsError
 log = logging.getLogger(__name__)
 
 GIT_TIMEOUT_S = 60.0
+WORKTREE_ADD_ATTEMPTS = 4
 MAX_COPY_BYTES = 200_000_000
 MAX_COPY_FILES = 20_000
 COPY_SKIP = frozenset({".git", "node_modules", ".venv", "__pycache__"})
@@ -92,7 +93,8 @@ class Workspace:
 
     async def diff(self) -> str:
         """The agent's changes as a unified diff with paths relative to the original root, ready for
-        `git apply` (or `patch -p1`) there. New files are included; test-run litter is not."""
+        `git apply` (or `patch -p1`) there. New files are included; files git ignores there and
+        test-run litter (__pycache__, .pytest_cache, ...) are not. Changes outside `path` are left out."""
         self._check_open()
         await _git(self.path, "add", "-A", "--", ".", *DIFF_EXCLUDE)
         since = ("--cached", "--relative", self._baseline, "--")
@@ -143,14 +145,17 @@ class Workspace:
         self._top = self._tmp / (top.name or "repo")
         self._repo, self._common = top, common
         with anyio.CancelScope(shield=True):  # a half-made worktree is locked against pruning
-            await _git(top, "worktree", "add", "--detach", "--quiet", str(self._top), "HEAD")
+            await _add_worktree(top, self._top)
         self.path = self._top / prefix
         index = self._tmp / "user-index"
         # Work on a copy of the user's index: git may write refreshed stat data to the index it reads.
         env = {"GIT_INDEX_FILE": str(index)} if await _copy_index(top, index) else {}
         patch = await _git(top, "diff", "HEAD", *_DIFF_FLAGS, env=env)
         if patch.strip():
-            await _git(self._top, "apply", "--binary", "--whitespace=nowarn", input=patch)
+            try:
+                await _git(self._top, "apply", "--binary", "--whitespace=nowarn", input=patch)
+            except WorkspaceError as exc:
+                raise WorkspaceError(f"Could not carry the uncommitted changes of {top} over: {exc}") from None
         listing = ("ls-files", "--others", "--exclude-standard", "-z", "--full-name", "--", ".")
         untracked = await _git(root, *listing, env=env)
         names = [n for n in os.fsdecode(untracked).split("\0") if n]
@@ -181,6 +186,21 @@ async def _repo_of(root: Path) -> tuple[Path, str, Path] | None:
     if await _git_out(top, "rev-parse", "--verify", "--quiet", f"HEAD:{prefix}") is None:
         return None
     return top, prefix, common
+
+
+async def _add_worktree(repo: Path, where: Path) -> None:
+    # Concurrent `worktree add`s in one repository can trip over each other's half-made entries
+    # ("failed to read .git/worktrees/x/commondir"), so a failure is retried after a pause.
+    for attempt in range(1, WORKTREE_ADD_ATTEMPTS + 1):
+        try:
+            await _git(repo, "worktree", "add", "--detach", "--quiet", str(where), "HEAD")
+            return
+        except WorkspaceError as exc:
+            if attempt == WORKTREE_ADD_ATTEMPTS:
+                raise
+            log.info("git worktree add failed (attempt %d), retrying: %s", attempt, exc)
+        await anyio.to_thread.run_sync(_rmtree, where)
+        await anyio.sleep(0.05 * attempt)
 
 
 def _make_tmp(root: Path, base_dir: Path | None) -> tuple[Path, Path]:
