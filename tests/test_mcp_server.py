@@ -115,3 +115,13 @@ async def test_agent_resources(mode: str, project: Path, tmp_path: Path) -> None
     assert "Be brief." in own.contents[0].text  # type: ignore[union-attr]
     names = [a["name"] for a in json.loads(index.contents[0].text)]  # type: ignore[union-attr]
     assert names == ["debate-judge", "mine", "router", "security-reviewer", "test-writer"]
+
+
+async def test_one_prompt_per_agent(mode: str, project: Path) -> None:
+    async with make_app(None, project) as app, Client(build_server(app), mode=mode) as client:
+        prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+        got = await client.get_prompt("security-reviewer", {"task": "check the login flow"})
+    assert sorted(prompts) == SPECIALISTS
+    assert [a.name for a in prompts["router"].arguments or []] == ["task"]
+    text = got.messages[0].content.text  # type: ignore[union-attr]
+    assert "security-reviewer tool" in text and "check the login flow" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from pathlib import Path
 
@@ -105,3 +106,34 @@ def test_stdout_is_only_json_rpc_and_broken_agents_are_named_on_stderr(project: 
     tools = sorted(t["name"] for t in replies[1]["result"]["tools"])
     assert tools == sorted(["good-one", *SPECIALISTS, *RUN_TOOLS])
     assert str(broken) in stderr and "missing required field 'description'" in stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stdio_server_stops_on_a_signal_with_stdin_still_open(signum: int, project: Path) -> None:
+    """Claude Code sends SIGINT, then SIGTERM, to stop a server; it must not wait for stdin to close."""
+    proc = subprocess.Popen(
+        [*SUBAGENTS, "serve", "--root", str(project)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env(),
+    )
+    try:
+        init = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "t", "version": "1"},
+            },
+        }
+        assert proc.stdin and proc.stdout
+        proc.stdin.write((json.dumps(init) + "\n").encode())
+        proc.stdin.flush()
+        assert json.loads(proc.stdout.readline())["id"] == 1  # serving, stdin open
+        proc.send_signal(signum)
+        assert proc.wait(timeout=8) == 0
+    finally:
+        proc.kill()

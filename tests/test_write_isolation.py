@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -41,13 +42,16 @@ def snapshot(repo: Path) -> tuple[str, str, dict[str, bytes]]:
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_test_writer_returns_a_diff_and_runs_the_tests(mode: str, fake_model: FakeMessagesServer,
-                                                             repo: Path) -> None:
-    fake_model.set_script([
-        tool_use("Write", {"file_path": "tests/test_calc.py", "content": TEST_FILE}),
-        tool_use("Bash", {"command": "python -m pytest -q tests/test_calc.py"}),
-        text("Wrote tests/test_calc.py. Run: python -m pytest -q tests/test_calc.py — 1 passed."),
-    ])
+async def test_test_writer_returns_a_diff_and_runs_the_tests(
+    mode: str, fake_model: FakeMessagesServer, repo: Path
+) -> None:
+    fake_model.set_script(
+        [
+            tool_use("Write", {"file_path": "tests/test_calc.py", "content": TEST_FILE}),
+            tool_use("Bash", {"command": "python -m pytest -q tests/test_calc.py"}),
+            text("Wrote tests/test_calc.py. Run: python -m pytest -q tests/test_calc.py — 1 passed."),
+        ]
+    )
     before = snapshot(repo)
     bash = BashPolicy(enabled=True, allow=("python -m pytest",), timeout_s=60)
     async with make_app(fake_model, repo, bash=bash) as app, Client(build_server(app), mode=mode) as client:
@@ -61,16 +65,22 @@ async def test_test_writer_returns_a_diff_and_runs_the_tests(mode: str, fake_mod
 
     diff = result.structured_content["diff"]  # type: ignore[index]
     assert "+++ b/tests/test_calc.py" in diff and "notes.txt" not in diff
-    subprocess.run(["git", "-C", str(repo), "apply", "--check", "-"], input=diff, text=True, check=True)
-    subprocess.run(["git", "-C", str(repo), "apply", "-"], input=diff, text=True, check=True)
+    await anyio.run_process(["git", "-C", str(repo), "apply", "--check", "-"], input=diff.encode())
+    await anyio.run_process(["git", "-C", str(repo), "apply", "-"], input=diff.encode())
     assert (repo / "tests" / "test_calc.py").read_text() == TEST_FILE
     assert not [line for line in git(repo, "worktree", "list").splitlines() if "subagents" in line]
 
 
 async def test_without_bash_the_test_writer_still_writes_and_says_bash_is_off(
-        fake_model: FakeMessagesServer, repo: Path) -> None:
-    fake_model.set_script([tool_use("Bash", {"command": "python -m pytest"}),
-                           tool_use("Write", {"file_path": "t.py", "content": "x = 1\n"}), text("done")])
+    fake_model: FakeMessagesServer, repo: Path
+) -> None:
+    fake_model.set_script(
+        [
+            tool_use("Bash", {"command": "python -m pytest"}),
+            tool_use("Write", {"file_path": "t.py", "content": "x = 1\n"}),
+            text("done"),
+        ]
+    )
     async with make_app(fake_model, repo) as app:
         outcome = await app.run("test-writer", "x")
     assert fake_model.requests[0].tool_names == ["Read", "Grep", "Glob", "LS", "Write", "Edit"]
@@ -80,11 +90,17 @@ async def test_without_bash_the_test_writer_still_writes_and_says_bash_is_off(
     assert not (repo / "t.py").exists()
 
 
-async def test_a_write_outside_the_workspace_is_refused(fake_model: FakeMessagesServer, repo: Path,
-                                                        tmp_path: Path) -> None:
+async def test_a_write_outside_the_workspace_is_refused(
+    fake_model: FakeMessagesServer, repo: Path, tmp_path: Path
+) -> None:
     target = tmp_path / "escape.txt"
-    fake_model.set_script([tool_use("Write", {"file_path": str(target), "content": "x"}),
-                           tool_use("Write", {"file_path": "../escape.txt", "content": "x"}), text("done")])
+    fake_model.set_script(
+        [
+            tool_use("Write", {"file_path": str(target), "content": "x"}),
+            tool_use("Write", {"file_path": "../escape.txt", "content": "x"}),
+            text("done"),
+        ]
+    )
     async with make_app(fake_model, repo) as app:
         outcome = await app.run("test-writer", "x")
     for request in fake_model.requests[1:]:

@@ -83,6 +83,10 @@ class JobManager:
                     raise  # failed before it had an id: start() reports it to the caller
         job.done.set()
 
+    def cancel_all(self) -> None:
+        for job in self.active():
+            job.scope.cancel()
+
     def spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Background housekeeping that lives as long as the server (and dies with it)."""
         if self._tg is not None:

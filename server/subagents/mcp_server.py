@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
+import threading
 from typing import Annotated, Any
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.prompts.base import Message, Prompt, UserMessage
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotations
 
@@ -87,7 +90,24 @@ def build_server(app: Subagents) -> MCPServer:
     )
     add_agent_resources(server, app)
     add_run_resources(server, app)
+    for spec in app.catalog.agents.values():
+        server.add_prompt(agent_prompt(spec))
     return server
+
+
+def agent_prompt(spec: AgentSpec) -> Prompt:
+    """`/mcp__subagents__security-reviewer <task>` in Claude Code: asks the model to delegate to the agent."""
+
+    def render(task: str) -> list[Message]:
+        return [
+            UserMessage(
+                f"Delegate this to the {spec.name} tool, with a self-contained task and the relevant "
+                f"files, then summarise what it reports:\n\n{task}"
+            )
+        ]
+
+    first_line = spec.description.split(". ")[0][:200]
+    return Prompt.from_function(render, name=spec.name, description=f"Delegate to {spec.name}: {first_line}")
 
 
 def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
@@ -214,17 +234,24 @@ def add_agent_resources(server: MCPServer, app: Subagents) -> None:
 async def serve_stdio(app: Subagents) -> None:
     server = build_server(app)
     async with app, anyio.create_task_group() as tg:
-        tg.start_soon(stop_on_signal, tg.cancel_scope)
+        tg.start_soon(stop_on_signal, tg.cancel_scope, app)
         await server.run_stdio_async()
         tg.cancel_scope.cancel()
 
 
-async def stop_on_signal(scope: anyio.CancelScope) -> None:
-    """SIGTERM / SIGINT cancel the server cleanly, so runs in flight are recorded as cancelled."""
+async def stop_on_signal(scope: anyio.CancelScope, app: Subagents, grace_s: float = 3.0) -> None:
+    """SIGTERM / SIGINT cancel every run (each records itself as cancelled), then stop the server.
+
+    The SDK reads stdin in a worker thread that cancellation cannot interrupt, so if that read still
+    blocks after `grace_s`, the process exits anyway: the runs were recorded by then."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             log.info("received %s; stopping", signal.Signals(signum).name)
+            app.jobs.cancel_all()
             scope.cancel()
+            timer = threading.Timer(grace_s, os._exit, args=(0,))
+            timer.daemon = True
+            timer.start()
             return
 
 

@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parents[2]
 TOOLS = Path(os.environ.get("SUBAGENTS_INTEROP_DIR") or REPO / ".interop") / "node_modules"
 CONFORMANCE = TOOLS / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 INSPECTOR = TOOLS / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
-BRIDGE = Path(os.environ.get("SUBAGENTS_INTEROP_BRIDGE") or "/work/shared/tools/mcp-interop/stdio_http_bridge.py")
+# The team's shared tools sit beside the repository (…/main and …/shared), in CI too.
+SHARED_BRIDGE = Path(__file__).resolve().parents[3] / "shared" / "tools" / "mcp-interop" / "stdio_http_bridge.py"
+BRIDGE = Path(os.environ.get("SUBAGENTS_INTEROP_BRIDGE") or SHARED_BRIDGE)
 BASELINE = Path(__file__).with_name("conformance-baseline.yml")
 SETUP = "run tests/interop/setup.sh"
 
