@@ -79,3 +79,21 @@ def test_run_json_and_failure_exit_code(fake_model: FakeMessagesServer, project:
 def test_bad_root_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("serve", "--root", str(tmp_path / "missing"))
     assert result.returncode == 2 and "--root" in result.stderr and "not a directory" in result.stderr
+
+
+def test_readme_offline_demo_reads_the_named_file(fake_model: FakeMessagesServer, project: Path) -> None:
+    """The README's try-it-without-a-key command: the demo model reads a bare file name and quotes it."""
+    fake_model.set_script(demo_responder)
+    result = run_cli(
+        "run",
+        "security-reviewer",
+        "Review README.md, e.g. its title (v1.2).",
+        "--file",
+        "README.md",
+        "--root",
+        str(project),
+        env=model_env(fake_model),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "`README.md`: # demo project" in result.stdout
+    assert [r.tool_names != [] for r in fake_model.requests] == [True, True]  # one Read, then the report

@@ -252,6 +252,10 @@ class FakeMessagesServer:
 
 # A path with a directory part and an extension: src/app.py, ./x.py, /abs/path.py (not URLs).
 _PATH = re.compile(r"(?<![\w/:.~-])~?/?(?:[\w.-]+/)+[\w.-]+\.[A-Za-z0-9]+(?![\w/])")
+# A bare file name (README.md): a stem of two or more characters and a lettered extension, so that
+# "e.g." and "v1.2" are not taken for files.
+_BARE_NAME = re.compile(r"(?<![\w/:.~-])[\w-]{2,}(?:\.[\w-]+)*\.[A-Za-z][A-Za-z0-9]{0,4}(?![\w/])(?!\.\w)")
+_LINE_NUMBER = re.compile(r"^\s*\d+\t")
 DEMO_NOTE = "This is the offline demo model, not a real review: set ANTHROPIC_API_KEY for real reviews."
 
 
@@ -268,7 +272,8 @@ def demo_responder(request: RecordedRequest) -> Reply:
 def _mentioned_paths(request: RecordedRequest) -> list[str]:
     """Paths in the user's own text blocks; tool results are file contents, not requests."""
     texts = [content_text(m.get("content")) for m in request.messages if m.get("role") == "user"]
-    return [path for t in texts for path in _PATH.findall(t)]
+    found = [path for t in texts for pattern in (_PATH, _BARE_NAME) for path in pattern.findall(t)]
+    return list(dict.fromkeys(found))
 
 
 def _tool_calls(request: RecordedRequest) -> dict[str, Block]:
@@ -279,6 +284,14 @@ def _tool_calls(request: RecordedRequest) -> dict[str, Block]:
 def _args(call: Block | None) -> dict[str, Any]:
     args = (call or {}).get("input")
     return args if isinstance(args, dict) else {}
+
+
+def _first_content_line(content: str) -> str:
+    """The first line of the file itself: past the `<file ...>` fence, without Read's line number."""
+    for line in content.splitlines():
+        if line.strip() and not line.lstrip().startswith("<"):
+            return _LINE_NUMBER.sub("", line).strip()
+    return "(empty)"
 
 
 def _demo_report(request: RecordedRequest) -> str:
@@ -294,7 +307,7 @@ def _demo_report(request: RecordedRequest) -> str:
     for result in results:
         call = calls.get(str(result["tool_use_id"]))
         what = _args(call).get("file_path") or (call or {}).get("name", "unknown tool")
-        first = next((line.strip() for line in result["content"].splitlines() if line.strip()), "(empty)")
+        first = _first_content_line(result["content"])
         lines.append(f"- `{what}`{' (error)' if result['is_error'] else ''}: {first[:200]}")
     if not results:
         lines.append("- No files were read.")
