@@ -37,10 +37,8 @@ def test_migrations_are_recorded_once_and_reopening_is_idempotent(tmp_path: Path
     RunStore(path).close()
     with raw(path) as conn:
         rows = conn.execute("SELECT version, name, applied_at FROM schema_migrations").fetchall()
-    assert rows == [
-        (1, "m001_initial", "2026-03-01T12:00:00+00:00"),
-        (2, "m002_run_owner", "2026-03-01T12:00:00+00:00"),
-    ]
+    assert rows == [(version_of(m), m.__name__, "2026-03-01T12:00:00+00:00") for m in MIGRATIONS]
+    assert rows[0][:2] == (1, "m001_initial")
     with RunStore(path) as store:
         assert store.get(run_id).input.task == "t"
 
@@ -54,19 +52,22 @@ def test_reopening_applies_only_the_new_migrations(tmp_path: Path) -> None:
     RunStore(path).close()
     calls: list[int] = []
 
-    def m003_add_note(conn: sqlite3.Connection) -> None:
-        calls.append(3)
+    new = len(MIGRATIONS) + 1
+
+    def add_note(conn: sqlite3.Connection) -> None:
+        calls.append(new)
         conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")
 
+    add_note.__name__ = f"m{new:03d}_add_note"  # the number in the name is the version
     conn = sqlite3.connect(path, isolation_level=None)
     try:
-        assert migrate(conn, now=fixed_clock, where="test", migrations=(*MIGRATIONS, m003_add_note)) == [3]
-        assert migrate(conn, now=fixed_clock, where="test", migrations=(*MIGRATIONS, m003_add_note)) == []
+        assert migrate(conn, now=fixed_clock, where="test", migrations=(*MIGRATIONS, add_note)) == [new]
+        assert migrate(conn, now=fixed_clock, where="test", migrations=(*MIGRATIONS, add_note)) == []
         versions = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
     finally:
         conn.close()
-    assert calls == [3]
-    assert versions == [(1,), (2,), (3,)]
+    assert calls == [new]
+    assert versions == [(v,) for v in range(1, new + 1)]
 
 
 def test_a_store_from_a_newer_subagents_is_refused_clearly(tmp_path: Path) -> None:
