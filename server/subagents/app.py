@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -257,28 +258,23 @@ class Subagents:
         if started is not None:
             await started(run_id)
         await self.recorder.messages(run_id, conversation)
-        progress = _Progress()
+        run = _Run(spec, conversation, base, model, meter, events, _Progress())
 
         async def on_messages(messages: Sequence[Message]) -> None:
-            progress.add(messages)
+            run.progress.add(messages)
             await self.recorder.messages(run_id, messages)
-            await self.recorder.progress(run_id, turns=progress.turns, usage=meter.usage, cost_usd=meter.cost_usd)
+            await self.recorder.progress(run_id, turns=run.progress.turns, usage=meter.usage, cost_usd=meter.cost_usd)
 
-        outcome = await self._guarded(
-            spec,
-            conversation,
-            base,
-            model=model,
-            meter=meter,
-            events=events,
-            roots=roots,
-            on_messages=on_messages,
-            progress=progress,
-        )
+        run.on_messages = on_messages
+        outcome = await self._guarded(run, roots)
+        await self._record(outcome)
+        return outcome
+
+    async def _record(self, outcome: RunOutcome) -> None:
         await self.recorder.finish(
-            run_id,
+            outcome.run_id,
             status=outcome.status,
-            report=outcome.report,
+            report=outcome.report or None,
             error=outcome.error,
             usage=outcome.usage,
             cost_usd=outcome.cost_usd,
@@ -286,98 +282,51 @@ class Subagents:
             stop_reason=outcome.stop_reason,
             diff=outcome.diff,
         )
-        return outcome
 
-    async def _guarded(
-        self,
-        spec: AgentSpec,
-        conversation: list[Message],
-        base: RunOutcome,
-        *,
-        model: str,
-        meter: BudgetMeter,
-        events: EventSink,
-        roots: Sequence[Path] | None,
-        on_messages: MessageSink,
-        progress: _Progress,
-    ) -> RunOutcome:
+    async def _guarded(self, run: _Run, roots: Sequence[Path] | None) -> RunOutcome:
         """Run the loop; every way it can end becomes an outcome (cancellation is recorded, then re-raised)."""
-        if reason := meter.exceeded():
-            return _ended(base, "budget_exceeded", f"Not started: {reason}.", "budget")
+        if reason := run.meter.exceeded():
+            return _ended(run.base, "budget_exceeded", f"Not started: {reason}.", "budget")
         async with AsyncExitStack() as stack:
             try:
                 toolset = await stack.enter_async_context(
-                    open_toolset(self.tool_names(spec), tuple(roots or self.roots()), self.settings.bash)
+                    open_toolset(self.tool_names(run.spec), tuple(roots or self.roots()), self.settings.bash)
                 )
             except (SubagentsError, ValueError) as exc:
-                return _ended(base, "failed", f"The agent's file tools cannot be set up: {exc}", "config")
-            outcome = await self._loop(
-                spec,
-                conversation,
-                base,
-                model=model,
-                meter=meter,
-                events=events,
-                toolbox=toolset.toolbox,
-                on_messages=on_messages,
-                progress=progress,
-            )
+                return _ended(run.base, "failed", f"The agent's file tools cannot be set up: {exc}", "config")
+            outcome = await self._loop(run, toolset.toolbox)
             if outcome.status != "cancelled" and (diff := await toolset.diff()) is not None:
                 outcome = outcome.model_copy(update={"diff": diff})
             return outcome
 
-    async def _loop(
-        self,
-        spec: AgentSpec,
-        conversation: list[Message],
-        base: RunOutcome,
-        *,
-        model: str,
-        meter: BudgetMeter,
-        events: EventSink,
-        toolbox: Toolbox,
-        on_messages: MessageSink,
-        progress: _Progress,
-    ) -> RunOutcome:
+    async def _loop(self, run: _Run, toolbox: Toolbox) -> RunOutcome:
+        spec = run.spec
         timeout = spec.options.timeout or self.settings.run_timeout_s
         try:
             with anyio.fail_after(timeout):
                 result = await run_agent(
                     spec,
-                    conversation,
-                    model=model,
+                    run.conversation,
+                    model=run.model,
                     provider=self.provider,
                     tools=toolbox,
                     limits=self.limits(spec),
-                    events=events,
-                    on_messages=on_messages,
-                    guard=meter,
+                    events=run.events,
+                    on_messages=run.on_messages,
+                    guard=run.meter,
                 )
         except ModelNotConfiguredError as exc:
-            return _ended(base, "failed", str(exc), "not_configured")
+            return _ended(run.base, "failed", str(exc), "not_configured")
         except ModelCallError as exc:
-            return _ended(_partial(base, progress, meter), "failed", str(exc), exc.kind)
+            return _ended(run.partial(), "failed", str(exc), exc.kind)
         except TimeoutError:
-            return _ended(
-                _partial(base, progress, meter),
-                "failed",
-                f"The run took longer than its {timeout:g} s timeout and was stopped.",
-                "timeout",
-            )
+            message = f"The run took longer than its {timeout:g} s timeout and was stopped."
+            return _ended(run.partial(), "failed", message, "timeout")
         except anyio.get_cancelled_exc_class():
-            cancelled = _ended(_partial(base, progress, meter), "cancelled", "The run was cancelled.", "cancelled")
-            await self.recorder.finish(
-                base.run_id,
-                status="cancelled",
-                report=cancelled.report or None,
-                error=cancelled.error,
-                usage=meter.usage,
-                cost_usd=meter.cost_usd,
-                turns=progress.turns,
-                stop_reason="cancelled",
-            )
+            cancelled = _ended(run.partial(), "cancelled", "The run was cancelled.", "cancelled")
+            await self._record(cancelled.model_copy(update={"stop_reason": "cancelled"}))
             raise
-        return _completed(base, result, meter)
+        return _completed(run.base, result, run.meter)
 
 
 class _Progress:
@@ -395,10 +344,28 @@ class _Progress:
                     self.last_text = message.text.strip()
 
 
-def _partial(base: RunOutcome, progress: _Progress, meter: BudgetMeter) -> RunOutcome:
-    return base.model_copy(
-        update={"report": progress.last_text, "turns": progress.turns, "usage": meter.usage, "cost_usd": meter.cost_usd}
-    )
+@dataclass
+class _Run:
+    """One run in flight: what the loop needs, and what a partial outcome is built from."""
+
+    spec: AgentSpec
+    conversation: list[Message]
+    base: RunOutcome
+    model: str
+    meter: BudgetMeter
+    events: EventSink
+    progress: _Progress
+    on_messages: MessageSink | None = None
+
+    def partial(self) -> RunOutcome:
+        return self.base.model_copy(
+            update={
+                "report": self.progress.last_text,
+                "turns": self.progress.turns,
+                "usage": self.meter.usage,
+                "cost_usd": self.meter.cost_usd,
+            }
+        )
 
 
 def _completed(base: RunOutcome, result: RunResult, meter: BudgetMeter) -> RunOutcome:
