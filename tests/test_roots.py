@@ -77,3 +77,34 @@ async def test_without_client_roots_the_server_roots_apply(
     async with make_app(fake_model, project) as app, Client(build_server(app), mode=mode) as client:
         await client.call_tool("security-reviewer", {"task": "x"})
     assert not fake_model.requests[1].tool_results[0]["is_error"]
+
+
+@both_eras
+async def test_roots_are_asked_on_every_call_so_changes_are_followed(
+    mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "b.py").write_text("OTHER = 1\n")
+    current = [project]
+
+    async def callback(_ctx: object) -> ListRootsResult:
+        return ListRootsResult(roots=[Root(uri=p.as_uri(), name=p.name) for p in current])  # type: ignore[arg-type]
+
+    fake_model.set_script(
+        [
+            tool_use("Read", {"file_path": "src/app.py"}),
+            text("one"),
+            tool_use("Read", {"file_path": "b.py"}),
+            text("two"),
+        ]
+    )
+    async with (
+        make_app(fake_model, tmp_path, roots=()) as app,
+        Client(build_server(app), mode=mode, list_roots_callback=callback) as client,
+    ):
+        await client.call_tool("security-reviewer", {"task": "x"})
+        current[:] = [other]  # the user adds another folder to the session
+        await client.call_tool("security-reviewer", {"task": "y"})
+    first, second = fake_model.requests[1].tool_results[0], fake_model.requests[3].tool_results[0]
+    assert "SELECT" in first["content"] and "OTHER = 1" in second["content"]

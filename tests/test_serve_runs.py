@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from subagents.providers.testing import FakeMessagesServer, text
+from subagents.providers.testing import FakeMessagesServer, error, text
 from tests.conftest import model_env
 from tests.helpers import SUBAGENTS, child_env, http_server, run_cli
 
@@ -52,14 +54,26 @@ async def test_killed_server_leaves_an_interrupted_run(
     assert [r["status"] for r in after] == ["interrupted"]
 
 
+@contextlib.contextmanager
+def served(transport: str, project: Path, env: dict[str, str]) -> Iterator[str | StdioServerParameters]:
+    if transport == "http":
+        with http_server("--root", str(project), env=env) as (url, _proc):
+            yield url
+    else:
+        yield StdioServerParameters(
+            command=SUBAGENTS[0], args=[*SUBAGENTS[1:], "serve", "--root", str(project)], env=child_env(env)
+        )
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
-async def test_background_runs_over_http(
-    mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+async def test_background_runs(
+    mode: str, transport: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
 ) -> None:
     fake_model.set_script(slow_unless_quick)
     env = model_env(fake_model) | {"SUBAGENTS_STORE": str(tmp_path / "runs.db")}
-    with http_server("--root", str(project), env=env) as (url, _proc):
-        async with Client(url, mode=mode) as client:
+    with served(transport, project, env) as target:
+        async with Client(target, mode=mode) as client:
             quick = (await client.call_tool("start_agent", {"agent": "router", "task": "quick"})).structured_content
             slow = (await client.call_tool("start_agent", {"agent": "router", "task": "slow"})).structured_content
             with anyio.fail_after(20):
@@ -93,3 +107,14 @@ def test_sigterm_records_the_running_run_as_cancelled_or_interrupted(
         proc.wait(timeout=15)
     [run] = json.loads(run_cli("runs", "list", "--json", "--store", str(store)).stdout)
     assert run["status"] in ("cancelled", "interrupted")
+
+
+def test_rate_limits_are_retried_and_the_run_is_listed(
+    fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
+    fake_model.set_script([error(429, retry_after_ms=1), error(429, retry_after_ms=1), text("routed")])
+    env = model_env(fake_model) | {"SUBAGENTS_STORE": str(tmp_path / "runs.db")}
+    ran = run_cli("run", "router", "pick one", "--root", str(project), env=env)
+    assert ran.returncode == 0 and "routed" in ran.stdout
+    [run] = json.loads(run_cli("runs", "list", "--json", env=env).stdout)
+    assert run["status"] == "completed" and len(fake_model.requests) == 3
