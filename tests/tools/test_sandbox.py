@@ -120,7 +120,7 @@ def test_system_filesystems_are_refused_even_under_a_root_of_slash() -> None:
         (".git", ".git/**"),
         (".aws/credentials", ".aws/credentials"),
         ("gcp-credentials.json", "*credentials*.json"),
-        ("secrets.yaml", "secrets.*"),
+        ("secrets.yaml", "secrets.y*ml"),
         (".ENV", ".env"),  # case-insensitive: the same file on macOS
         ("sub/.ssh/id_ed25519", ".ssh/**"),  # missing files are refused by name, before existence
     ],
@@ -236,3 +236,22 @@ def test_iter_files_under_a_root_of_slash_never_enters_proc(tmp_path: Path) -> N
 )
 def test_glob_matcher(pattern: str, path: str, matches: bool) -> None:
     assert glob_matcher(pattern)(path) is matches
+
+
+@pytest.mark.parametrize("name", [".env.example", ".env.sample", "secrets.py", "app/secrets.py"])
+def test_code_and_env_templates_stay_readable(tmp_path: Path, name: str) -> None:
+    """A reviewer must see `secrets.py` (code) and `.env.example` (names, no values)."""
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_text("X = 1\n")
+    assert Sandbox([tmp_path]).resolve(name) == (tmp_path / name).resolve()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [".env", ".env.local", ".env.production", "secrets.json", "secrets.yaml", "config/secrets.yml", "secrets.toml"],
+)
+def test_real_secrets_stay_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / name).write_text("X = 1\n")
+    with pytest.raises(SandboxError, match="deny-list"):
+        Sandbox([tmp_path]).resolve(name)

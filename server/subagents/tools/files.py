@@ -12,6 +12,7 @@ import html
 import os
 import re
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from functools import partial
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import anyio
+import regex
 
 from subagents.errors import SandboxError
 from subagents.messages import ToolSpec
@@ -27,6 +29,7 @@ from subagents.tools.sandbox import Sandbox
 
 MAX_LINE_CHARS = 2000
 SNIFF_BYTES = 8192
+GREP_SECONDS = 10.0  # budget of one Grep call
 GREP_LINE_BYTES = 65_536  # a longer line is matched on its first 64 KB
 COUNT_LINES_MAX_BYTES = 100_000_000  # beyond this Read does not count a file's lines
 GLOB_MAX = 500
@@ -154,25 +157,35 @@ class Grep(_FileTool):
 
     def _run(self, args: dict[str, Any]) -> ToolOutput:
         try:
-            rx = re.compile(args["pattern"], re.IGNORECASE if args.get("-i") else 0)
-        except (re.error, OverflowError, RecursionError) as exc:
+            rx = regex.compile(args["pattern"], regex.V0 | (regex.IGNORECASE if args.get("-i") else 0))
+        except (regex.error, OverflowError, RecursionError) as exc:
             return ToolOutput(text=f"Invalid regular expression {args['pattern']!r}: {exc}", is_error=True)
         raw = args.get("path", ".")
         target = self.sandbox.resolve(raw, kind="any")
         walk = None if target.is_file() else self.sandbox.iter_files(target, args.get("glob"))
         mode = args.get("output_mode", "files_with_matches")
         search = _GrepRun(self.sandbox, rx, mode, args.get("-n", True), args.get("head_limit", 200))
-        for path in walk if walk is not None else [target]:
-            if not search.scan(path):
-                break
+        try:
+            for path in walk if walk is not None else [target]:
+                if not search.scan(path):
+                    break
+        except TimeoutError:
+            return ToolOutput(
+                text=f"Grep stopped: {args['pattern']!r} took over {GREP_SECONDS:g} s, which usually means "
+                "catastrophic backtracking. Simplify it (no nested quantifiers like (a+)+) or narrow path/glob.",
+                is_error=True,
+            )
         return ToolOutput(text=search.render(args["pattern"], raw, walk is not None and walk.truncated))
 
 
 class _GrepRun:
     """The state of one Grep call: entries so far, their size, and what was skipped."""
 
-    def __init__(self, sandbox: Sandbox, rx: re.Pattern[str], mode: str, numbers: bool, head: int) -> None:
+    def __init__(self, sandbox: Sandbox, rx: Any, mode: str, numbers: bool, head: int) -> None:
         self.sandbox, self.rx, self.mode, self.numbers, self.head = sandbox, rx, mode, numbers, head
+        # One deadline for the whole call: `re` cannot be interrupted, so a hostile pattern would spin a
+        # worker thread forever; `regex` checks the time while it matches.
+        self.deadline = time.monotonic() + GREP_SECONDS
         self.entries: list[str] = []
         self.used = 0
         self.cut = False
@@ -190,6 +203,8 @@ class _GrepRun:
                     return True
                 f.seek(0)
                 hits = self._hits(f, shown)
+        except TimeoutError:  # an OSError too, but this one is the pattern's deadline: stop the whole call
+            raise
         except (OSError, SandboxError):
             return True  # vanished or unreadable since the walk: skip, like rg
         if self.mode == "count" and hits:
@@ -202,7 +217,7 @@ class _GrepRun:
         hits = 0
         for number, chunk in enumerate(iter_lines(f, GREP_LINE_BYTES), start=1):
             line = _decode(chunk)
-            if self.rx.search(line) is None:
+            if self.rx.search(line, timeout=max(self.deadline - time.monotonic(), 0.001)) is None:
                 continue
             hits += 1
             if self.mode == "files_with_matches":

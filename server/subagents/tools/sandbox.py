@@ -22,8 +22,10 @@ Kind = Literal["file", "dir", "any"]
 DEFAULT_DENY: tuple[str, ...] = (
     ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*", "*.p12", "*.pfx",
     ".git/**", ".netrc", ".npmrc", ".pypirc", ".aws/credentials", ".ssh/**", "*credentials*.json",
-    "secrets.*", ".docker/config.json", "*.kdbx",
+    "secrets.json", "secrets.y*ml", "secrets.toml", "secrets.env", "secrets.ini", ".docker/config.json", "*.kdbx",
 )  # fmt: skip
+# Templates that list variable names without values: the files a reviewer needs to see what is configured.
+TEMPLATE_NAMES = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults"})
 SYSTEM_DIRS: tuple[Path, ...] = (Path("/proc"), Path("/sys"), Path("/dev"))
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv"})
 MAX_PATH_CHARS = 4096
@@ -121,7 +123,7 @@ class Sandbox:
 
     def _tail_rule(self, parts: tuple[str, ...]) -> str | None:
         """The first rule matching a run of components that ends at the last one."""
-        if not parts:
+        if not parts or parts[-1].lower() in TEMPLATE_NAMES:
             return None
         for name, rxs in self._rules if self._any_single.fullmatch(parts[-1]) else self._multi:
             tail = parts[len(parts) - len(rxs) :]
