@@ -37,7 +37,3 @@ class ModelCallError(SubagentsError):
 
 class SandboxError(SubagentsError):
     """A tool asked for a path or input the sandbox refuses. The message is shown to the model."""
-
-
-class ToolInputError(SubagentsError):
-    """A tool was called with arguments that do not fit its schema."""
