@@ -12,7 +12,7 @@ from mcp import Client
 
 from subagents.budget import Price, PriceTable
 from subagents.history.store import RunStore
-from subagents.mcp_server import build_server
+from subagents.mcp.server import build_server
 from subagents.providers.resilience import RetryPolicy
 from subagents.providers.testing import FakeMessagesServer, error, text, tool_use
 from tests.conftest import make_app

@@ -10,7 +10,7 @@ import pytest
 from mcp import Client
 
 from subagents.history.store import RunStore
-from subagents.mcp_server import build_server
+from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, text, tool_use
 from subagents.tools.bash import BashPolicy
 from tests.conftest import make_app

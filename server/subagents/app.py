@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import anyio
 from pydantic import BaseModel, ConfigDict
@@ -36,6 +36,7 @@ from subagents.toolset import available_tools, open_toolset
 log = logging.getLogger(__name__)
 
 RunStatus = Literal["completed", "failed", "cancelled", "budget_exceeded"]
+T = TypeVar("T", int, float)
 
 
 class RunOutcome(BaseModel):
@@ -166,20 +167,32 @@ class Subagents:
         return effective_roots(self.roots(), client_roots, trust_client=trust)
 
     def limits(self, spec: AgentSpec) -> RunLimits:
+        """The agent's own limits, where it sets them, under the server's ceilings: a file may lower a
+        limit, never raise it (an agent file can come from any repository the user opens)."""
+        s = self.settings
         return RunLimits(
-            max_turns=spec.max_turns or self.settings.default_max_turns,
-            max_tokens=spec.options.max_tokens or self.settings.default_max_tokens,
+            max_turns=min(spec.max_turns or s.default_max_turns, s.max_turns),
+            max_tokens=min(spec.options.max_tokens or s.default_max_tokens, s.max_tokens_per_turn),
             temperature=spec.options.temperature,
             fallback_model=self.resolver.resolve(spec.options.fallback_model) if spec.options.fallback_model else None,
         )
 
+    def timeout_s(self, spec: AgentSpec) -> float:
+        return tightest(spec.options.timeout, self.settings.run_timeout_s) or self.settings.run_timeout_s
+
     def budget(self, spec: AgentSpec, spent_today: float) -> RunBudget:
         return RunBudget(
-            max_output_tokens=spec.options.max_output_tokens or self.settings.max_output_tokens,
-            max_cost_usd=spec.options.max_cost_usd or self.settings.max_cost_usd,
+            max_output_tokens=tightest(spec.options.max_output_tokens, self.settings.max_output_tokens),
+            max_cost_usd=tightest(spec.options.max_cost_usd, self.settings.max_cost_usd),
             daily_cost_usd=self.settings.daily_budget_usd,
             spent_today_usd=spent_today,
         )
+
+    def unpriced(self, models: Sequence[str | None]) -> str | None:
+        """With a cost budget set, a model without a price would make the budget blind: name it."""
+        if self.settings.max_cost_usd is None and self.settings.daily_budget_usd is None:
+            return None
+        return next((m for m in models if m and self.prices.price(m) is None), None)
 
     async def run(
         self,
@@ -255,18 +268,34 @@ class Subagents:
         base = RunOutcome(
             run_id=run_id, agent=spec.name, model=model, status="failed", report="", continued_from=continued_from
         )
-        if started is not None:
-            await started(run_id)
-        await self.recorder.messages(run_id, conversation)
         run = _Run(spec, conversation, base, model, meter, events, _Progress())
+        try:
+            if started is not None:
+                await started(run_id)
+            await self.recorder.messages(run_id, conversation)
 
-        async def on_messages(messages: Sequence[Message]) -> None:
-            run.progress.add(messages)
-            await self.recorder.messages(run_id, messages)
-            await self.recorder.progress(run_id, turns=run.progress.turns, usage=meter.usage, cost_usd=meter.cost_usd)
+            async def on_messages(messages: Sequence[Message]) -> None:
+                run.progress.add(messages)
+                await self.recorder.messages(run_id, messages)
+                await self.recorder.progress(
+                    run_id, turns=run.progress.turns, usage=meter.usage, cost_usd=meter.cost_usd
+                )
 
-        run.on_messages = on_messages
-        outcome = await self._guarded(run, roots)
+            run.on_messages = on_messages
+            outcome = await self._guarded(run, roots)
+        except BaseException as exc:
+            # Nothing is lost: however the run ends, it ends with a recorded status and the reason.
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                ended = _ended(run.partial(), "cancelled", "The run was cancelled.", "cancelled")
+                await self._record(ended.model_copy(update={"stop_reason": "cancelled"}))
+                raise
+            if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: record, then let it stop us
+                await self._record(
+                    _ended(run.partial(), "failed", f"The server stopped ({type(exc).__name__}).", "stopped")
+                )
+                raise
+            log.exception("run %s (%s) failed with an unexpected error", run_id, spec.name)
+            outcome = _ended(run.partial(), "failed", f"Internal error: {type(exc).__name__}: {exc}", "internal")
         await self._record(outcome)
         return outcome
 
@@ -287,6 +316,14 @@ class Subagents:
         """Run the loop; every way it can end becomes an outcome (cancellation is recorded, then re-raised)."""
         if reason := run.meter.exceeded():
             return _ended(run.base, "budget_exceeded", f"Not started: {reason}.", "budget")
+        limits = self.limits(run.spec)
+        if unpriced := self.unpriced((run.model, limits.fallback_model, self.settings.fallback_model)):
+            message = (
+                f"Not started: model {unpriced!r} has no price in this server's price table, so the cost budget "
+                "(--max-cost / --daily-budget) could not be enforced. Add its price with --prices FILE, or "
+                "choose a priced model."
+            )
+            return _ended(run.base, "failed", message, "unpriced_model")
         async with AsyncExitStack() as stack:
             try:
                 toolset = await stack.enter_async_context(
@@ -295,13 +332,17 @@ class Subagents:
             except (SubagentsError, ValueError) as exc:
                 return _ended(run.base, "failed", f"The agent's file tools cannot be set up: {exc}", "config")
             outcome = await self._loop(run, toolset.toolbox)
-            if outcome.status != "cancelled" and (diff := await toolset.diff()) is not None:
-                outcome = outcome.model_copy(update={"diff": diff})
-            return outcome
+            if outcome.status == "cancelled":
+                return outcome
+            try:
+                diff = await toolset.diff()
+            except SubagentsError as exc:
+                return _ended(outcome, "failed", f"The agent's changes could not be collected: {exc}", "diff")
+            return outcome if diff is None else outcome.model_copy(update={"diff": diff})
 
     async def _loop(self, run: _Run, toolbox: Toolbox) -> RunOutcome:
         spec = run.spec
-        timeout = spec.options.timeout or self.settings.run_timeout_s
+        timeout = self.timeout_s(spec)
         try:
             with anyio.fail_after(timeout):
                 result = await run_agent(
@@ -322,10 +363,6 @@ class Subagents:
         except TimeoutError:
             message = f"The run took longer than its {timeout:g} s timeout and was stopped."
             return _ended(run.partial(), "failed", message, "timeout")
-        except anyio.get_cancelled_exc_class():
-            cancelled = _ended(run.partial(), "cancelled", "The run was cancelled.", "cancelled")
-            await self._record(cancelled.model_copy(update={"stop_reason": "cancelled"}))
-            raise
         return _completed(run.base, result, run.meter)
 
 
@@ -380,6 +417,11 @@ def _completed(base: RunOutcome, result: RunResult, meter: BudgetMeter) -> RunOu
             "stop_reason": result.stop_reason,
         }
     )
+
+
+def tightest(*limits: T | None) -> T | None:
+    """The lowest of the limits that are set; None when none is (None means no limit)."""
+    return min((limit for limit in limits if limit is not None), default=None)
 
 
 def _ended(base: RunOutcome, status: RunStatus, message: str, kind: str) -> RunOutcome:

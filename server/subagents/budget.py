@@ -108,8 +108,35 @@ class BudgetMeter:
         cost = self.prices.cost(model, usage)
         self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
 
+    def allowance(self, model: str, wanted: int) -> int:
+        """Output tokens the next turn may use: `wanted`, cut so one turn cannot overshoot the output-token
+        or cost budget by more than its last token."""
+        allowed = wanted
+        b = self.budget
+        if b.max_output_tokens is not None:
+            allowed = min(allowed, b.max_output_tokens - self.usage.output_tokens)
+        price = self.prices.price(model)
+        left = self._cost_left()
+        if price is not None and price.output > 0 and left is not None:
+            allowed = min(allowed, int(left / (price.output / 1_000_000)) + 1)
+        return max(allowed, 1)
+
+    def _cost_left(self) -> float | None:
+        b, spent = self.budget, self.cost_usd
+        if spent is None:
+            return None
+        lefts = []
+        if b.max_cost_usd is not None:
+            lefts.append(b.max_cost_usd - spent)
+        if b.daily_cost_usd is not None:
+            lefts.append(b.daily_cost_usd - b.spent_today_usd - spent)
+        return min(lefts) if lefts else None
+
     def exceeded(self) -> str | None:
         b = self.budget
+        if self.cost_usd is None and (b.max_cost_usd is not None or b.daily_cost_usd is not None):
+            # Fail closed: a budget we cannot measure is treated as spent.
+            return "the cost budget cannot be enforced: a model of this run has no price in the price table"
         if b.max_output_tokens is not None and self.usage.output_tokens >= b.max_output_tokens:
             return f"output-token budget reached ({self.usage.output_tokens} of {b.max_output_tokens})"
         if self.cost_usd is not None and b.max_cost_usd is not None and self.cost_usd >= b.max_cost_usd:

@@ -23,9 +23,13 @@ class Settings(BaseModel):
     project_dir: Path | None = None
     default_model: str = DEFAULT_MODEL
     model_aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))
+    # Ceilings: an agent file may set lower limits, never higher ones.
+    max_turns: int = Field(default=50, ge=1, le=500)
+    max_tokens_per_turn: int = Field(default=64_000, ge=1, le=128_000)
+    run_timeout_s: float = Field(default=1800.0, gt=0)
+    # What an agent that sets no limit of its own gets (still under the ceilings above).
     default_max_turns: int = Field(default=20, ge=1, le=500)
     default_max_tokens: int = Field(default=8192, ge=1, le=128_000)
-    run_timeout_s: float = Field(default=1800.0, gt=0)
     max_report_chars: int = Field(default=40_000, ge=1_000)
     # Runs: history, budgets, retries (issue: runs that survive).
     store_path: Path | None = None  # None: RunStore.default_path()

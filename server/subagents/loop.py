@@ -70,6 +70,10 @@ class Guard(Protocol):
 
     def exceeded(self) -> str | None: ...
 
+    def allowance(self, model: str, wanted: int) -> int:
+        """The output tokens the next turn may use, at most `wanted`."""
+        ...
+
 
 async def run_agent(
     spec: AgentSpec,
@@ -108,7 +112,7 @@ async def run_agent(
             system=spec.prompt,
             messages=tuple(messages),
             tools=tools.specs,
-            max_tokens=limits.max_tokens,
+            max_tokens=limits.max_tokens if guard is None else guard.allowance(model, limits.max_tokens),
             temperature=limits.temperature,
             fallback_model=limits.fallback_model,
         )

@@ -118,4 +118,5 @@ def _load_layer(catalog: Catalog, layer: Layer) -> None:
             catalog.problems.append(
                 Problem(path, "warning", f"overrides agent {spec.name!r} from {previous.source} ({previous.layer})")
             )
+            spec = spec.model_copy(update={"shadows": previous.layer})
         catalog.agents[spec.name] = spec

@@ -46,6 +46,7 @@ class AgentSpec(BaseModel):
     source: Path | None = None
     layer: str = "inline"
     fields: dict[str, Any] = Field(default_factory=dict)  # every frontmatter field, as written
+    shadows: str | None = None  # the lower layer's agent of the same name this one replaces, e.g. "bundled"
 
     @property
     def effective_tools(self) -> tuple[str, ...]:

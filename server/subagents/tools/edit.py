@@ -15,6 +15,7 @@ from subagents.errors import SandboxError
 from subagents.messages import ToolSpec
 from subagents.tools.base import ToolOutput
 from subagents.tools.files import SNIFF_BYTES, _FileTool, is_binary, open_regular, schema
+from subagents.tools.gitdir import planted_git_dir
 from subagents.tools.sandbox import Sandbox, _check_text, _shown
 
 MAX_WRITE_BYTES = 1_000_000
@@ -152,6 +153,20 @@ def resolve_for_write(sandbox: Sandbox, raw: str) -> tuple[Path, bool]:
     candidate = Path(raw) if os.path.isabs(raw) else sandbox.roots[0] / raw
     if os.path.lexists(candidate):
         return sandbox.resolve(raw, kind="file"), False
+    target = _new_path(sandbox, raw, shown, candidate)
+    root = next(r for r in sandbox.roots if target.is_relative_to(r))
+    planted = planted_git_dir(target, root)
+    if planted is not None:
+        where = sandbox.display(planted)
+        raise SandboxError(
+            f'Refused: writing "{shown}" would make "{where}" look like a git repository (HEAD, objects/ and '
+            "refs/), whose config git would obey when it runs there. Repository metadata is never written."
+        )
+    return target, True
+
+
+def _new_path(sandbox: Sandbox, raw: str, shown: str, candidate: Path) -> Path:
+    """Where a new file named `raw` would go, checked like `Sandbox.resolve` checks existing paths."""
     ancestor = candidate.parent
     while not os.path.lexists(ancestor):  # ends at the filesystem root at the latest
         ancestor = ancestor.parent
@@ -168,7 +183,7 @@ def resolve_for_write(sandbox: Sandbox, raw: str) -> tuple[Path, bool]:
             raise SandboxError(
                 f'Refused: "{shown}" matches the secrets deny-list ({rule}); such files are never written.'
             )
-    return target, True
+    return target
 
 
 def write_file(path: Path, data: bytes, shown: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 from mcp.types import ListRootsResult, Root
 
-from subagents.mcp_server import build_server
+from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, text, tool_use
 from subagents.roots import effective_roots
 from tests.conftest import make_app

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from subagents.cli_runs import find_run_id, render_list, render_run, render_stats, runs_main
+from subagents.cli.runs import find_run_id, render_list, render_run, render_stats, runs_main
 from subagents.history.records import RunRecord
 from subagents.history.store import RunInput, RunNotFoundError, RunStatus, RunStore
 from subagents.messages import Message, Usage

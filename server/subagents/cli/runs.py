@@ -408,7 +408,7 @@ def _clean(text: str) -> str:
 
 
 def runs_main(argv: Sequence[str] | None = None) -> int:
-    """Only the `runs` group, for `python -m subagents.cli_runs runs …` until the main CLI has it."""
+    """Only the `runs` group, for `python -m subagents.cli.runs runs …` until the main CLI has it."""
     parser = argparse.ArgumentParser(prog="subagents")
     add_runs_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

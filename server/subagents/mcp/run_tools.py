@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -11,15 +10,16 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ListRootsResult, ToolAnnotations
 from pydantic import Field
 
 from subagents.app import RunOutcome, Subagents
 from subagents.errors import SubagentsError
 from subagents.history.records import RunRecord
 from subagents.jobs import Job, StartedSink
-from subagents.progress import reporting
-from subagents.roots import client_root_paths, want_roots
+from subagents.mcp.progress import reporting
+from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender, result
+from subagents.mcp.roots import client_root_paths, want_roots
 
 RunIdArg = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 MessageArg = Annotated[str, Field(min_length=1, max_length=100_000)]
@@ -155,36 +155,6 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[
         server_tools.append(tool.model_copy(update={"parameters": SCHEMAS[name]}))
 
 
-def errors_as_results(fn: Any) -> Any:
-    """Known errors (unknown run, history off, still running) become readable is_error results."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> CallToolResult:
-        try:
-            return await fn(*args, **kwargs)  # type: ignore[no-any-return]
-        except BaseException as exc:
-            inner = single(exc)  # task groups (the progress heartbeat) wrap what the run raised
-            if not isinstance(inner, SubagentsError):
-                raise
-            return CallToolResult(
-                content=[TextContent(type="text", text=str(inner))],
-                is_error=True,
-                structured_content={"status": "error", "error": str(inner)},
-            )
-
-    return wrapper
-
-
-def single(exc: BaseException) -> BaseException:
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def result(data: dict[str, Any]) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=json.dumps(data, indent=2))], structured_content=data)
-
-
 def record_view(record: RunRecord, max_chars: int) -> dict[str, Any]:
     view: dict[str, Any] = {
         "run_id": record.id,
@@ -202,37 +172,6 @@ def record_view(record: RunRecord, max_chars: int) -> dict[str, Any]:
     if record.report is not None:
         view["report"] = bound_text(record.report, max_chars, record.id)
     return {k: v for k, v in view.items() if v is not None}
-
-
-def bound_text(report: str, max_chars: int, run_id: str) -> str:
-    """Keep results under the client's limits (Claude Code spills past ~50k characters)."""
-    if len(report) <= max_chars:
-        return report
-    note = (
-        f"\n\n[report truncated at {max_chars} of {len(report)} characters; the whole report and "
-        f"transcript are in resource subagents://runs/{run_id}]"
-    )
-    return report[: max_chars - len(note)] + note
-
-
-def progress_sender(ctx: Context) -> Any:
-    async def send(progress: float, total: float | None, message: str) -> None:
-        await ctx.report_progress(progress, total, message)
-
-    return send
-
-
-def client_name(ctx: Context) -> str | None:
-    """Best effort: the client's name from the handshake (2025) or the request envelope (2026)."""
-    try:
-        meta = ctx.request_context.meta or {}
-        info = meta.get("io.modelcontextprotocol/clientInfo")
-        if isinstance(info, dict) and info.get("name"):
-            return str(info["name"])
-        params = getattr(ctx.session, "client_params", None)
-        return str(params.client_info.name) if params is not None else None
-    except (AttributeError, LookupError, ValueError):
-        return None
 
 
 def add_run_resources(server: MCPServer, app: Subagents) -> None:

@@ -17,8 +17,8 @@ from mcp import Client, MCPError
 from mcp.client.streamable_http import streamable_http_client
 
 from subagents.errors import ConfigError
-from subagents.http_app import HttpSecurity, build_http_app, check_bind, transport_settings
-from subagents.mcp_server import build_server
+from subagents.mcp.http import HttpSecurity, build_http_app, check_bind, transport_settings
+from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, text
 from tests.conftest import make_app
 from tests.helpers import free_port, run_cli

@@ -1,57 +1,23 @@
-"""The MCP surface: one tool per agent, agent resources, server instructions; stdio and Streamable HTTP."""
+"""The agent tools: one MCP tool per agent (input schema, argument checks, the result shape) and one prompt."""
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import signal
-import threading
 from typing import Annotated, Any
 
-import anyio
-from mcp.server.mcpserver import Context, MCPServer, Resolve
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver import Context, Resolve
 from mcp.server.mcpserver.prompts.base import Message, Prompt, UserMessage
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotations
 
-from subagents import __version__, http_app
 from subagents.app import RunOutcome, Subagents
 from subagents.definitions.spec import AgentSpec
-from subagents.mcp_runs import (
-    add_run_resources,
-    add_run_tools,
-    bound_text,
-    client_name,
-    errors_as_results,
-    progress_sender,
-)
-from subagents.progress import reporting
-from subagents.roots import client_root_paths, want_roots
-
-log = logging.getLogger(__name__)
+from subagents.mcp.progress import reporting
+from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender
+from subagents.mcp.roots import client_root_paths, want_roots
 
 MAX_TASK_CHARS = 100_000
 MAX_CONTEXT_CHARS = 400_000
 MAX_FILES = 100
-
-INSTRUCTIONS = """\
-Each tool here is a specialist subagent that runs on its own model, with its own system prompt and \
-context window, and reads the project through sandboxed read-only tools (Read, Grep, Glob, LS).
-
-Delegating well:
-- Call a specialist when its description fits the job; one well-briefed call beats several vague ones.
-- `task` must stand alone: the specialist has not seen this conversation. Say the goal, the scope \
-(which change, module or question), and what a good answer looks like.
-- Put background in `context`: the diff, constraints, what you already know or ruled out.
-- Name the files to start from in `files` (paths relative to the project root); the specialist opens \
-them itself, so do not paste whole files into `context`.
-- Read-only specialists can run in parallel. Do not call the same specialist twice for the same question.
-
-Reading the result: `report` is the specialist's answer. `status` is completed or failed (then `error` \
-says why and what to fix). `stop_reason` "max_turns" means it was cut short: narrow the task or ask again. \
-`run_id` identifies the run. Check a specialist's claims against the code before acting on them."""
 
 # Hand-written so tools/list stays small: the SDK's generated schema adds titles and anyOf-null noise.
 INPUT_SCHEMA: dict[str, Any] = {
@@ -80,19 +46,6 @@ INPUT_SCHEMA: dict[str, Any] = {
 
 # Types only here: the limits are checked in `input_problem`, which says what to do instead.
 ClientRoots = Annotated[ListRootsResult | None, Resolve(want_roots)]
-
-
-def build_server(app: Subagents) -> MCPServer:
-    tools = [agent_tool(app, spec) for spec in sorted(app.catalog.agents.values(), key=lambda s: s.name)]
-    add_run_tools(tools, app, bound=lambda outcome: to_tool_result(outcome, app.settings.max_report_chars))
-    server = MCPServer(
-        "subagents", title="subagents", version=__version__, instructions=INSTRUCTIONS, tools=tools, log_level="WARNING"
-    )
-    add_agent_resources(server, app)
-    add_run_resources(server, app)
-    for spec in app.catalog.agents.values():
-        server.add_prompt(agent_prompt(spec))
-    return server
 
 
 def agent_prompt(spec: AgentSpec) -> Prompt:
@@ -131,10 +84,19 @@ def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
     tool = Tool.from_function(
         errors_as_results(call_agent),
         name=spec.name,
-        description=spec.description[:2000],
+        description=tool_description(spec),
         annotations=ToolAnnotations(read_only_hint=not spec.writes, destructive_hint=False, open_world_hint=True),
     )
     return tool.model_copy(update={"parameters": INPUT_SCHEMA})
+
+
+def tool_description(spec: AgentSpec) -> str:
+    """The agent's description, led by a warning when a file from a later layer (say, the repository the user
+    opened) replaces an agent of the same name: the client should know whose prompt it is calling."""
+    if spec.shadows is None:
+        return spec.description[:2000]
+    note = f"[{spec.layer} agent from {spec.source}; it replaces the {spec.shadows} agent of this name] "
+    return (note + spec.description)[:2000]
 
 
 def input_problem(task: str, context: str | None, files: list[str]) -> str | None:
@@ -192,70 +154,3 @@ def to_tool_result(outcome: RunOutcome, max_chars: int) -> CallToolResult:
         structured_content=structured,
         is_error=outcome.status == "failed",
     )
-
-
-def add_agent_resources(server: MCPServer, app: Subagents) -> None:
-    def agent_markdown(name: str) -> str:
-        spec = app.catalog.get(name)
-        if spec is None:
-            raise ResourceNotFoundError(f"no agent {name!r}; loaded: {', '.join(sorted(app.catalog.agents))}")
-        return spec.markdown
-
-    def agent_index() -> str:
-        return json.dumps(
-            [
-                {
-                    "name": s.name,
-                    "description": s.description,
-                    "model": s.model,
-                    "tools": list(app.tool_names(s)),
-                    "source": str(s.source),
-                    "layer": s.layer,
-                }
-                for s in sorted(app.catalog.agents.values(), key=lambda s: s.name)
-            ],
-            indent=2,
-        )
-
-    server.resource(
-        "subagents://agents/{name}",
-        name="agent-definition",
-        mime_type="text/markdown",
-        description="The markdown file that defines an agent",
-    )(agent_markdown)
-    server.resource(
-        "subagents://agents",
-        name="agents",
-        mime_type="application/json",
-        description="Every loaded agent: name, description, model, tools, source file",
-    )(agent_index)
-
-
-async def serve_stdio(app: Subagents) -> None:
-    server = build_server(app)
-    async with app, anyio.create_task_group() as tg:
-        tg.start_soon(stop_on_signal, tg.cancel_scope, app)
-        await server.run_stdio_async()
-        tg.cancel_scope.cancel()
-
-
-async def stop_on_signal(scope: anyio.CancelScope, app: Subagents, grace_s: float = 3.0) -> None:
-    """SIGTERM / SIGINT cancel every run (each records itself as cancelled), then stop the server.
-
-    The SDK reads stdin in a worker thread that cancellation cannot interrupt, so if that read still
-    blocks after `grace_s`, the process exits anyway: the runs were recorded by then."""
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async for signum in signals:
-            log.info("received %s; stopping", signal.Signals(signum).name)
-            app.jobs.cancel_all()
-            scope.cancel()
-            timer = threading.Timer(grace_s, os._exit, args=(0,))
-            timer.daemon = True
-            timer.start()
-            return
-
-
-async def serve_http(app: Subagents, security: http_app.HttpSecurity, port: int) -> None:
-    server = build_server(app)
-    async with app:
-        await http_app.serve_http(server, security, port)

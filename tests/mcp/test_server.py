@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from subagents.mcp_server import INSTRUCTIONS, build_server
+from subagents.mcp.server import INSTRUCTIONS, build_server
 from subagents.providers.testing import FakeMessagesServer, demo_responder, text, tool_use
 from tests.conftest import make_app, write_agent
 

@@ -1,0 +1,72 @@
+"""`subagents agents list|show|validate`: what the server would load, and what is wrong with it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from subagents.cli.settings import build_app, settings_from_args
+
+
+def cmd_agents_list(args: argparse.Namespace) -> int:
+    app = build_app(settings_from_args(args))
+    specs = sorted(app.catalog.agents.values(), key=lambda s: s.name)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "description": s.description,
+                        "model": s.model,
+                        "resolved_model": app.resolver.resolve(s.model),
+                        "tools": list(app.tool_names(s)),
+                        "read_only": not s.writes,
+                        "source": str(s.source),
+                        "layer": s.layer,
+                    }
+                    for s in specs
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    for s in specs:
+        print(f"{s.name:<24} {app.resolver.resolve(s.model):<20} {s.layer:<10} {s.source}")
+    return 0
+
+
+def cmd_agents_show(args: argparse.Namespace) -> int:
+    app = build_app(settings_from_args(args))
+    spec = app.agent(args.name)
+    print(f"name:        {spec.name}\nsource:      {spec.source} ({spec.layer})")
+    print(f"model:       {spec.model} -> {app.resolver.resolve(spec.model)}")
+    print(f"tools:       {', '.join(app.tool_names(spec)) or 'none'}")
+    print(f"max turns:   {app.limits(spec).max_turns}\nread-only:   {not spec.writes}")
+    print(f"description: {spec.description}\n\n{spec.prompt}")
+    return 0
+
+
+def cmd_agents_validate(args: argparse.Namespace) -> int:
+    from subagents.definitions.catalog import Layer, default_layers, load_catalog
+
+    if args.dirs:
+        layers = tuple(Layer("checked", d) for d in args.dirs)
+        missing = [d for d in args.dirs if not d.exists()]
+        for d in missing:
+            print(f"ERROR   {d}: no such directory or file")
+        catalog = load_catalog(layers)
+    else:
+        settings = settings_from_args(args)
+        catalog = load_catalog(
+            default_layers(project_dir=settings.project_dir, extra_dirs=settings.agents_dirs, bundled=settings.bundled)
+        )
+        missing = []
+    for spec in sorted(catalog.agents.values(), key=lambda s: s.name):
+        print(f"OK      {spec.name:<24} {spec.source} ({spec.layer})")
+    for problem in catalog.problems:
+        print(f"{problem.level.upper():<7} {problem.path}: {problem.message}")
+    errors = len(catalog.errors) + len(missing)
+    warnings = len(catalog.problems) - len(catalog.errors)
+    print(f"\n{len(catalog.agents)} agents valid, {errors} invalid, {warnings} warnings")
+    return 1 if errors else 0

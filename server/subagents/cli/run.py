@@ -1,0 +1,32 @@
+"""`subagents run AGENT TASK`: one agent from the terminal, its report on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import anyio
+
+from subagents.cli.settings import build_app, settings_from_args
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    app = build_app(settings_from_args(args))
+
+    async def run_once():  # type: ignore[no-untyped-def]
+        async with app:
+            return await app.run(args.agent, args.task, context=args.context, files=args.file, client="cli")
+
+    outcome = anyio.run(run_once)
+    if args.json:
+        print(json.dumps(outcome.model_dump(mode="json"), indent=2))
+    else:
+        print(outcome.report)
+        print(
+            f"\n[{outcome.agent} · {outcome.model} · {outcome.status} · {outcome.turns} turns · "
+            f"{outcome.usage.input_tokens} in / {outcome.usage.output_tokens} out tokens · "
+            f"{outcome.run_id}]",
+            file=sys.stderr,
+        )
+    return 0 if outcome.status == "completed" else 1

@@ -1,0 +1,32 @@
+"""`subagents serve`: the MCP server over stdio or Streamable HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import anyio
+
+from subagents.cli.settings import build_app, settings_from_args
+from subagents.tools.bash import BashPolicy
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    bash = BashPolicy(enabled=bool(args.allow_bash), allow=tuple(args.allow_bash), timeout_s=args.bash_timeout)
+    settings = settings_from_args(args, transport=args.transport, host=args.host, port=args.port, bash=bash)
+    app = build_app(settings)
+    from subagents.mcp import server as mcp_server
+    from subagents.mcp.http import HttpSecurity
+
+    if args.transport == "http":
+        security = HttpSecurity(
+            host=args.host,
+            auth_token=args.auth_token or os.environ.get("SUBAGENTS_AUTH_TOKEN"),
+            allowed_origins=tuple(args.allowed_origin),
+            allowed_hosts=tuple(args.allowed_host),
+            max_concurrent_runs_per_client=args.max_concurrent_runs,
+        )
+        anyio.run(mcp_server.serve_http, app, security, args.port)
+    else:
+        anyio.run(mcp_server.serve_stdio, app)
+    return 0

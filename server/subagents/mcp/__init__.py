@@ -1,0 +1,1 @@
+"""The MCP edge: the server, its tools, resources and prompts, and the HTTP deployment."""

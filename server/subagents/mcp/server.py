@@ -1,0 +1,80 @@
+"""The MCP server: agent tools, run tools, resources and prompts on one MCPServer; stdio and Streamable HTTP."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+from subagents import __version__
+from subagents.app import Subagents
+from subagents.mcp import http
+from subagents.mcp.agent_tools import agent_prompt, agent_tool, to_tool_result
+from subagents.mcp.resources import add_agent_resources
+from subagents.mcp.run_tools import add_run_resources, add_run_tools
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = """\
+Each tool here is a specialist subagent that runs on its own model, with its own system prompt and \
+context window, and reads the project through sandboxed read-only tools (Read, Grep, Glob, LS).
+
+Delegating well:
+- Call a specialist when its description fits the job; one well-briefed call beats several vague ones.
+- `task` must stand alone: the specialist has not seen this conversation. Say the goal, the scope \
+(which change, module or question), and what a good answer looks like.
+- Put background in `context`: the diff, constraints, what you already know or ruled out.
+- Name the files to start from in `files` (paths relative to the project root); the specialist opens \
+them itself, so do not paste whole files into `context`.
+- Read-only specialists can run in parallel. Do not call the same specialist twice for the same question.
+
+Reading the result: `report` is the specialist's answer. `status` is completed or failed (then `error` \
+says why and what to fix). `stop_reason` "max_turns" means it was cut short: narrow the task or ask again. \
+`run_id` identifies the run. Check a specialist's claims against the code before acting on them."""
+
+
+def build_server(app: Subagents) -> MCPServer:
+    tools = [agent_tool(app, spec) for spec in sorted(app.catalog.agents.values(), key=lambda s: s.name)]
+    add_run_tools(tools, app, bound=lambda outcome: to_tool_result(outcome, app.settings.max_report_chars))
+    server = MCPServer(
+        "subagents", title="subagents", version=__version__, instructions=INSTRUCTIONS, tools=tools, log_level="WARNING"
+    )
+    add_agent_resources(server, app)
+    add_run_resources(server, app)
+    for spec in app.catalog.agents.values():
+        server.add_prompt(agent_prompt(spec))
+    return server
+
+
+async def serve_stdio(app: Subagents) -> None:
+    server = build_server(app)
+    async with app, anyio.create_task_group() as tg:
+        tg.start_soon(stop_on_signal, tg.cancel_scope, app)
+        await server.run_stdio_async()
+        tg.cancel_scope.cancel()
+
+
+async def stop_on_signal(scope: anyio.CancelScope, app: Subagents, grace_s: float = 3.0) -> None:
+    """SIGTERM / SIGINT cancel every run (each records itself as cancelled), then stop the server.
+
+    The SDK reads stdin in a worker thread that cancellation cannot interrupt, so if that read still
+    blocks after `grace_s`, the process exits anyway: the runs were recorded by then."""
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s; stopping", signal.Signals(signum).name)
+            app.jobs.cancel_all()
+            scope.cancel()
+            timer = threading.Timer(grace_s, os._exit, args=(0,))
+            timer.daemon = True
+            timer.start()
+            return
+
+
+async def serve_http(app: Subagents, security: http.HttpSecurity, port: int) -> None:
+    server = build_server(app)
+    async with app:
+        await http.serve_http(server, security, port)
