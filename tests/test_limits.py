@@ -53,7 +53,9 @@ async def test_an_agent_file_cannot_raise_the_cost_budget(
     assert store.get(outcome.run_id).status == "budget_exceeded"
 
 
-async def test_one_turn_cannot_overshoot_the_budget(fake_model: FakeMessagesServer, project: Path, tmp_path: Path) -> None:
+async def test_one_turn_cannot_overshoot_the_budget(
+    fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
     agents = tmp_path / "agents"
     write_agent(agents, "greedy.md", GREEDY)
     fake_model.set_script([text("ok")])
@@ -79,7 +81,9 @@ async def test_an_agent_file_cannot_raise_the_turn_limit_or_the_timeout(
     assert all(r.body["max_tokens"] <= 4096 for r in fake_model.requests)
 
 
-async def test_an_agent_file_may_lower_the_limits(fake_model: FakeMessagesServer, project: Path, tmp_path: Path) -> None:
+async def test_an_agent_file_may_lower_the_limits(
+    fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
     agents = tmp_path / "agents"
     write_agent(agents, "modest.md", "name: modest\ndescription: d\nmaxTurns: 2\nsubagents: {timeout: 5}")
     async with make_app(fake_model, project, agents_dir=agents, bundled=False) as app:
