@@ -20,9 +20,9 @@ from subagents.history.store import (
     RunNotFoundError,
     RunStatus,
     RunStore,
-    process_owner,
 )
 from subagents.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock, Usage
+from subagents.processes import process_owner
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import os
-import socket
 import sqlite3
 import threading
 import uuid
@@ -33,6 +32,7 @@ from subagents.history.records import (
 )
 from subagents.history.schema import StoreError, immediate, migrate
 from subagents.messages import ContentBlock, Message, Usage
+from subagents.processes import owner_alive, process_owner
 
 __all__ = [
     "AgentStats",
@@ -370,34 +370,3 @@ def _record(row: sqlite3.Row, messages: Sequence[sqlite3.Row]) -> RunRecord:
             "continued_from": row["continued_from"],
         }
     )
-
-
-def process_owner(pid: int | None = None) -> str:
-    """`host:pid:start` — the start time tells a live process from a later one that reused its pid."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
-
-
-def owner_alive(owner: str | None) -> bool:
-    if not owner:
-        return False
-    host, _, rest = owner.partition(":")
-    pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False  # another host's run cannot be checked; treat it as dead, as before owners existed
-    pid = int(pid_text)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # alive, owned by another user
-    return _start_ticks(pid) == start
-
-
-def _start_ticks(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[-1].split()[19]  # field 22, counted after the parenthesised name
