@@ -164,3 +164,19 @@ async def test_model_field_inherit_uses_the_server_default(
         "x",
     )
     assert [r.model for r in fake_model.requests] == ["claude-haiku-5-5", "my-opus"]
+
+
+async def test_the_conversation_is_cached_up_to_the_newest_turn(fake_model: FakeMessagesServer, project: Path) -> None:
+    reads = [tool_use("Read", {"file_path": "src/app.py"}), tool_use("Read", {"file_path": "README.md"})]
+    fake_model.set_script([*reads, text("done")])
+    await run_once(make_app(fake_model, project), "security-reviewer", "Review")
+    third = fake_model.requests[2].body
+    users = [m for m in third["messages"] if m["role"] == "user"]
+    assert users[-1]["content"][-1]["cache_control"] == {"type": "ephemeral"}  # the newest turn
+    assert users[-2]["content"][-1]["cache_control"] == {"type": "ephemeral"}  # and the one before
+    assert sum("cache_control" in b for m in third["messages"] for b in m["content"]) == 2
+    first, second, last = fake_model.usages
+    # Each turn reads everything the turn before it wrote: turn 3 reads turns 1 and 2 from the cache.
+    assert second["cache_read_input_tokens"] == first["cache_creation_input_tokens"]
+    assert last["cache_read_input_tokens"] == second["cache_read_input_tokens"] + second["cache_creation_input_tokens"]
+    assert last["input_tokens"] < last["cache_read_input_tokens"] / 10

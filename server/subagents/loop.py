@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import anyio
 from pydantic import BaseModel, ConfigDict
 
 from subagents.definitions.spec import AgentSpec
@@ -41,6 +42,10 @@ class ToolRunner(Protocol):
     def specs(self) -> tuple[ToolSpec, ...]: ...
 
     async def call(self, name: str, args: object) -> ToolOutput: ...
+
+    def concurrent_safe(self, name: str) -> bool:
+        """True when calls of this tool may run at the same time as other such calls (they only read)."""
+        ...
 
 
 class RunResult(BaseModel):
@@ -169,19 +174,40 @@ async def _emit(sink: MessageSink | None, messages: list[Message]) -> None:
 async def _run_tools(
     calls: Sequence[ToolUseBlock], tools: ToolRunner, events: EventSink, turn: int, max_turns: int
 ) -> list[ContentBlock]:
-    results: list[ContentBlock] = []
-    for call in calls:
-        await events(
-            RunEvent(
-                kind="tool_call",
-                turn=turn,
-                max_turns=max_turns,
-                message=f"turn {turn}/{max_turns}: {describe_call(call)}",
-            )
-        )
-        output = await tools.call(call.name, call.input)
-        results.append(ToolResultBlock(tool_use_id=call.id, content=output.text, is_error=output.is_error))
-    return results
+    """Run one turn's tool calls. Models often ask for several Reads at once: a run of calls that only
+    read goes concurrently; a call that changes something waits for the ones before it and runs alone.
+    Results keep the order of the calls."""
+    outputs: list[ToolOutput | None] = [None] * len(calls)
+
+    async def one(index: int) -> None:
+        outputs[index] = await tools.call(calls[index].name, calls[index].input)
+
+    for batch in _batches(calls, tools):
+        for i in batch:
+            message = f"turn {turn}/{max_turns}: {describe_call(calls[i])}"
+            await events(RunEvent(kind="tool_call", turn=turn, max_turns=max_turns, message=message))
+        if len(batch) == 1:
+            await one(batch[0])
+            continue
+        async with anyio.create_task_group() as tg:
+            for i in batch:
+                tg.start_soon(one, i)
+    done = [output or ToolOutput(text="The tool did not run.", is_error=True) for output in outputs]
+    return [
+        ToolResultBlock(tool_use_id=call.id, content=output.text, is_error=output.is_error)
+        for call, output in zip(calls, done, strict=True)
+    ]
+
+
+def _batches(calls: Sequence[ToolUseBlock], tools: ToolRunner) -> list[list[int]]:
+    """Call indexes grouped so that neighbouring read-only calls share a batch."""
+    batches: list[list[int]] = []
+    for i, call in enumerate(calls):
+        if batches and tools.concurrent_safe(call.name) and tools.concurrent_safe(calls[batches[-1][-1]].name):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def describe_call(call: ToolUseBlock) -> str:

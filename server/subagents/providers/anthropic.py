@@ -135,20 +135,34 @@ class AnthropicProvider:
 
 
 def to_api_kwargs(request: ModelRequest) -> dict[str, Any]:
-    """The Messages API request, with cache breakpoints after the system prompt and the tool list."""
+    """The Messages API request, with the API's four cache breakpoints used: after the tool list, after the
+    system prompt, and on the newest two user turns. So turn N reads turns 1…N-1 from the cache: the newest
+    mark writes the whole conversation, and the one before it is still found when a turn added more than
+    the API's 20-block lookback (a turn with many tool calls)."""
+    messages = [message_to_api(m) for m in request.messages]
+    for index in [i for i, m in enumerate(messages) if m["role"] == "user"][-2:]:
+        _mark_last_cacheable(messages[index]["content"])
     kwargs: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens,
         "system": [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}],
-        "messages": [message_to_api(m) for m in request.messages],
+        "messages": messages,
     }
     if request.tools:
         tools = [t.model_dump() for t in request.tools]
         tools[-1]["cache_control"] = EPHEMERAL
         kwargs["tools"] = tools
-    if request.temperature is not None:
-        kwargs["temperature"] = request.temperature
+    # The Messages API version this SDK speaks (2026-10-21) refuses sampling parameters on every model,
+    # so `temperature` is not sent; the loader warns an agent file that sets it.
     return kwargs
+
+
+def _mark_last_cacheable(blocks: list[dict[str, Any]]) -> None:
+    """Thinking blocks cannot carry a breakpoint, nor can empty text."""
+    for block in reversed(blocks):
+        if block.get("type") in ("text", "tool_result", "tool_use") and (block.get("type") != "text" or block["text"]):
+            block["cache_control"] = EPHEMERAL
+            return
 
 
 def message_to_api(message: Message) -> dict[str, Any]:

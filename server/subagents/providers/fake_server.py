@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from subagents.providers.fake_cache import CacheUsage, approx_tokens
+
 logger = logging.getLogger("subagents.providers.testing")
 
 Block = dict[str, Any]
@@ -164,33 +166,31 @@ def error(
 # --- the wire format ---
 
 
-def approx_tokens(value: Any) -> int:
-    """About four characters a token, like English text; never zero."""
-    chars = value if isinstance(value, str) else json.dumps(value)
-    return max(1, len(chars) // 4)
-
-
 def has_key(value: Any, key: str) -> bool:
     if isinstance(value, dict):
         return key in value or any(has_key(v, key) for v in value.values())
     return isinstance(value, list) and any(has_key(v, key) for v in value)
 
 
-def _usage(request: RecordedRequest, content: list[Block], cache_warm: bool | None) -> dict[str, int]:
-    """Token counts. `cache_warm` is None when the request asks for no caching, else whether an
-    earlier request wrote the cached prefix (system prompt and tools)."""
-    total = approx_tokens(request.body)
+def _usage(request: RecordedRequest, content: list[Block], cache: CacheUsage | None) -> dict[str, int]:
+    """Token counts; `cache` is None when the request asks for no caching."""
     output = approx_tokens("".join(b.get("text", "") + json.dumps(b.get("input", "")) for b in content))
-    usage = {"input_tokens": total, "output_tokens": output}
-    usage |= {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-    if cache_warm is not None:
-        prefix = min(total, approx_tokens([request.body.get("system"), request.body.get("tools")]))
-        usage["cache_read_input_tokens" if cache_warm else "cache_creation_input_tokens"] = prefix
-        usage["input_tokens"] = max(1, total - prefix)
-    return usage
+    if cache is None:
+        return {
+            "input_tokens": approx_tokens(request.body),
+            "output_tokens": output,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+    return {
+        "input_tokens": cache.uncached,
+        "output_tokens": output,
+        "cache_creation_input_tokens": cache.written,
+        "cache_read_input_tokens": cache.read,
+    }
 
 
-def message_json(request: RecordedRequest, reply: Reply, number: int, cache_warm: bool | None) -> dict[str, Any]:
+def message_json(request: RecordedRequest, reply: Reply, number: int, cache: CacheUsage | None) -> dict[str, Any]:
     content = [dict(b) for b in reply.content]
     for index, block in enumerate(content):
         if block.get("type") == "tool_use" and not block.get("id"):
@@ -203,7 +203,7 @@ def message_json(request: RecordedRequest, reply: Reply, number: int, cache_warm
         "content": content,
         "stop_reason": reply.stop_reason,
         "stop_sequence": None,
-        "usage": {**_usage(request, content, cache_warm), **(reply.usage or {})},
+        "usage": {**_usage(request, content, cache), **(reply.usage or {})},
     }
 
 

@@ -11,9 +11,9 @@ cancellation all run for real. A script decides each answer::
     assert fake.requests[1].tool_results[0]["is_error"] is False
 
 A script is a sequence of `Reply` consumed in order, or a function from `RecordedRequest` to
-`Reply`. Token usage is approximate (about 4 characters a token). Prompt caching is simulated: a
-request with any `cache_control` marker reports `cache_creation_input_tokens` the first time its
-system prompt is seen and `cache_read_input_tokens` after that.
+`Reply`. Token usage is approximate (about 4 characters a token). Prompt caching is simulated block by
+block, as the API documents it (`fake_cache.PromptCache`): the prefix up to each `cache_control`
+breakpoint is written, and a later request reads the longest cached prefix it shares.
 
 `python -m subagents.providers.testing` serves `demo_responder` and prints one line,
 `FAKE_MESSAGES_API_URL=http://127.0.0.1:PORT`, on stdout.
@@ -32,6 +32,7 @@ from typing import Any, Self
 
 import anyio.to_thread
 
+from subagents.providers.fake_cache import PromptCache, approx_tokens
 from subagents.providers.fake_server import (
     Block,
     FakeHTTPServer,
@@ -39,11 +40,9 @@ from subagents.providers.fake_server import (
     Reply,
     Script,
     Wire,
-    approx_tokens,
     content_blocks,
     content_text,
     error,
-    has_key,
     json_wire,
     logger,
     message_json,
@@ -133,7 +132,8 @@ class FakeMessagesServer:
         self._message_requests = 0
         self._requests: list[RecordedRequest] = []
         self._disconnects = 0
-        self._cached_systems: set[str] = set()
+        self._cache = PromptCache()
+        self._usages: list[dict[str, int]] = []
         self._http: FakeHTTPServer | None = None
         self._url: str | None = None
 
@@ -149,6 +149,12 @@ class FakeMessagesServer:
         """A snapshot of every request received, in order."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def usages(self) -> list[dict[str, int]]:
+        """The usage reported with each message reply, in order: what a client was billed, cache included."""
+        with self._lock:
+            return list(self._usages)
 
     @property
     def disconnects(self) -> int:
@@ -196,7 +202,9 @@ class FakeMessagesServer:
         if not reply.is_message:
             body = reply.body if reply.body is not None else error(reply.status).body
             return json_wire(reply.status, body, headers, reply.latency_s)
-        message = message_json(request, reply, number, self._cache_warm(request))
+        message = message_json(request, reply, number, self._cache.account(request.body))
+        with self._lock:
+            self._usages.append(dict(message["usage"]))
         if not request.stream:
             return json_wire(reply.status, message, headers, reply.latency_s)
         sse = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
@@ -233,15 +241,6 @@ class FakeMessagesServer:
             logger.exception("fake Messages API script failed")
             return _fatal(f"script raised {type(exc).__name__}: {exc}")
         return reply if isinstance(reply, Reply) else _fatal(f"script returned {reply!r}, not a Reply")
-
-    def _cache_warm(self, request: RecordedRequest) -> bool | None:
-        """Whether this request reads the simulated prompt cache; None if it asks for no caching."""
-        if not has_key(request.body, "cache_control"):
-            return None
-        with self._lock:
-            warm = request.system_text in self._cached_systems
-            self._cached_systems.add(request.system_text)
-        return warm
 
     def _count_disconnect(self) -> None:
         with self._lock:

@@ -31,6 +31,10 @@ class Toolbox:
         self._tools: Mapping[str, Tool] = MappingProxyType(dict(tools))
         self.specs: tuple[ToolSpec, ...] = tuple(t.spec for t in self._tools.values())
 
+    def concurrent_safe(self, name: str) -> bool:
+        """The read-only file tools may run side by side; anything that writes or runs runs alone."""
+        return name in FILE_TOOLS and name in self._tools
+
     async def call(self, name: str, args: object) -> ToolOutput:
         tool = self._tools.get(name)
         if tool is None:
