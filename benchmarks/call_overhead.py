@@ -1,73 +1,92 @@
-"""What the run store adds to one agent call.
+"""Per-call overhead: what one agent call through `subagents serve` costs beyond the model call, next to a
+bare MCPServer whose tool forwards the same task to the Messages API (the floor), over stdio and HTTP.
 
-Runs the same two-turn call (a Read, then a report) against the package's fake Messages API on
-loopback, alternating store on and store off in one process, and prints medians and their ratio.
-The machine is shared and noisy: read the ratio, not the absolute numbers.
-
-    python benchmarks/call_overhead.py --calls 200
+Both servers answer from the same fake Messages API on loopback, which replies at once, so the difference
+between the two is our own work per call: roots, sandbox, store, result shape. Calls alternate (ours,
+bare, ours, bare …) in one run.
 """
 
 from __future__ import annotations
 
-import argparse
-import statistics
-import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-import anyio
+from benchmarks.harness import Figure, Row, Summary, percentile
+from benchmarks.servers import bare, base_env, http_server, ours
+from mcp import Client, StdioServerParameters
+from mcp.types import ListRootsResult, Root
 
-from subagents.app import Subagents
-from subagents.config import Settings
-from subagents.definitions.catalog import Layer, bundled_agents_dir, load_catalog
-from subagents.history.store import RunStore
-from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
-from subagents.providers.testing import FakeMessagesServer, text, tool_use
+from subagents.providers.testing import FakeMessagesServer, text
 
-
-def script(request: object) -> object:
-    if getattr(request, "tool_results", None):
-        return text("No findings of medium severity or above.")
-    return tool_use("Read", {"file_path": "app.py"})
+TASK = {"task": "Review app.py for injection."}
 
 
-async def measure(calls: int, root: Path, store_path: Path, url: str) -> dict[str, list[float]]:
-    catalog = load_catalog([Layer("bundled", bundled_agents_dir())])
-    settings = Settings(roots=(root,), project_dir=root)
-    times: dict[str, list[float]] = {"store on": [], "store off": []}
-    provider = AnthropicProvider(AnthropicSettings(api_key="bench", base_url=url, max_retries=0))
-    with_store = Subagents(settings, catalog, provider, store=RunStore(store_path))
-    without = Subagents(settings, catalog, provider, store=None)
-    async with with_store, without:
-        for i in range(calls + 5):
-            for label, app in (("store on", with_store), ("store off", without)):
-                start = time.perf_counter()
-                outcome = await app.run("security-reviewer", "Review app.py", files=["app.py"])
-                elapsed = time.perf_counter() - start
-                assert outcome.status == "completed", outcome.error
-                if i >= 5:  # warm-up: imports, connection pool, SQLite page cache
-                    times[label].append(elapsed * 1000)
-    return times
+@asynccontextmanager
+async def connect(command: list[str], env: dict[str, str], http: bool, roots: Path | None) -> AsyncIterator[Client]:
+    kwargs: dict[str, Any] = {}
+    if roots is not None:
+        uri = roots.as_uri()
+
+        async def list_roots(_ctx: Any) -> ListRootsResult:
+            return ListRootsResult(roots=[Root(uri=uri, name="repo")])  # type: ignore[arg-type]
+
+        kwargs["list_roots_callback"] = list_roots
+    if not http:
+        params = StdioServerParameters(command=command[0], args=command[1:], env=env)
+        async with Client(params, **kwargs) as client:
+            yield client
+        return
+    async with http_server(command, env) as url, Client(url, **kwargs) as client:
+        yield client
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=100)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, FakeMessagesServer(script) as fake:
-        root = Path(tmp) / "repo"
-        root.mkdir()
-        (root / "app.py").write_text("def handler(request):\n    return request.args['q']\n" * 50)
-        times = anyio.run(measure, args.calls, root, Path(tmp) / "runs.db", fake.url)
-    on, off = statistics.median(times["store on"]), statistics.median(times["store off"])
-    print(f"One security-reviewer call (2 model turns, 1 Read) on a loopback fake model, {args.calls} calls each:\n")
-    print("| store | median ms | p90 ms |")
-    print("|---|---|---|")
-    for label, values in times.items():
-        p90 = statistics.quantiles(values, n=10)[-1]
-        print(f"| {label} | {statistics.median(values):.2f} | {p90:.2f} |")
-    print(f"\nratio store on / off: {on / off:.2f}  (the store adds {on - off:.2f} ms a call)")
+async def timed_calls(a: Client, b: Client, tool_a: str, tool_b: str, calls: int) -> tuple[list[float], list[float]]:
+    mine: list[float] = []
+    base: list[float] = []
+    for i in range(calls + 10):
+        for client, tool, into in ((a, tool_a, mine), (b, tool_b, base)):
+            start = time.perf_counter()
+            result = await client.call_tool(tool, TASK)
+            elapsed = (time.perf_counter() - start) * 1000
+            if result.is_error:
+                raise RuntimeError(f"{tool} failed: {result.content}")
+            if i >= 10:  # warm-up: imports, connection pools, page cache
+                into.append(elapsed)
+    return mine, base
 
 
-if __name__ == "__main__":
-    main()
+async def figure(tmp: Path, calls: int) -> list[Figure]:
+    fig = Figure("per-call overhead", "one agent call (ms), p50 / min / max", ("subagents", "bare forwarding"))
+    with FakeMessagesServer(lambda request: text("No findings.")) as fake:
+        env = base_env({"ANTHROPIC_API_KEY": "bench", "ANTHROPIC_BASE_URL": fake.url})
+        cases = [
+            ("stdio, store on", False, False, ()),
+            ("stdio, store on, client declares roots", False, True, ()),
+            ("stdio, store off", False, False, ("--no-store",)),
+            ("HTTP, store on", True, False, ()),
+        ]
+        for label, http, with_roots, extra in cases:
+            roots = tmp if with_roots else None
+            async with (
+                connect(ours(4, tmp, *extra), env, http, roots) as a,
+                connect(bare(4, "--forward"), env, http, roots) as b,
+            ):
+                mine, base = await timed_calls(a, b, "security-reviewer", "security-reviewer", calls)
+            p50, b50 = percentile(mine, 0.5), percentile(base, 0.5)
+            added = p50 - b50
+            fig.add(
+                Row(
+                    label,
+                    f"{p50:.2f} ({Summary.of(mine).show(digits=2)})",
+                    f"{b50:.2f} ({Summary.of(base).show(digits=2)})",
+                    f"{added:+.2f} ms",
+                    "≤ +2 ms",
+                    added <= 2.0,
+                    {"ours_ms": mine, "bare_ms": base},
+                )
+            )
+    fig.notes.append(f"{calls} calls each after 10 warm-up calls; the fake model answers at once on loopback.")
+    return [fig]

@@ -69,9 +69,10 @@ def _env_value(env: dict[str, str], name: str) -> str | None:
 
 
 class AnthropicProvider:
-    def __init__(self, settings: AnthropicSettings) -> None:
+    def __init__(self, settings: AnthropicSettings, *, cache_conversation: bool = True) -> None:
         self._settings = settings
         self._client: AsyncAnthropic | None = None
+        self._cache_conversation = cache_conversation  # False only to measure what the cache saves
 
     async def warm_up(self) -> None:
         """Import the SDK in a worker thread, so the first call does not stall the event loop (and every
@@ -109,7 +110,7 @@ class AnthropicProvider:
         try:
             # Streaming keeps long generations under the SDK's non-streaming time guard and lets a
             # cancelled run close the connection at once.
-            manager = client.messages.stream(**to_api_kwargs(request))
+            manager = client.messages.stream(**to_api_kwargs(request, cache_conversation=self._cache_conversation))
             stream = await manager.__aenter__()
             try:
                 message = await stream.get_final_message()
@@ -134,14 +135,15 @@ class AnthropicProvider:
         return self._settings.base_url or "api.anthropic.com"
 
 
-def to_api_kwargs(request: ModelRequest) -> dict[str, Any]:
+def to_api_kwargs(request: ModelRequest, *, cache_conversation: bool = True) -> dict[str, Any]:
     """The Messages API request, with the API's four cache breakpoints used: after the tool list, after the
     system prompt, and on the newest two user turns. So turn N reads turns 1…N-1 from the cache: the newest
     mark writes the whole conversation, and the one before it is still found when a turn added more than
     the API's 20-block lookback (a turn with many tool calls)."""
     messages = [message_to_api(m) for m in request.messages]
-    for index in [i for i, m in enumerate(messages) if m["role"] == "user"][-2:]:
-        _mark_last_cacheable(messages[index]["content"])
+    if cache_conversation:
+        for index in [i for i, m in enumerate(messages) if m["role"] == "user"][-2:]:
+            _mark_last_cacheable(messages[index]["content"])
     kwargs: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens,

@@ -1,0 +1,76 @@
+"""Cold start and idle memory: spawn → tools/list over stdio, the size of tools/list, and the resident memory
+of the idle server, for `subagents serve` and a bare MCPServer with as many tools, interleaved in one run."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from benchmarks.harness import Figure, Row, Summary, pair_ratios
+from benchmarks.servers import _children, bare, base_env, ours, tree_rss_mib
+from mcp import Client, StdioServerParameters
+
+KEY = {"ANTHROPIC_API_KEY": "sk-bench-dummy", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
+
+
+async def one_start(command: list[str], env: dict[str, str]) -> tuple[float, int, int, float]:
+    """(ms to a complete tools/list, tools, bytes of tools/list, idle RSS MiB after it)."""
+    before = set(_children().get(os.getpid(), []))
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env)
+    start = time.perf_counter()
+    async with Client(params) as client:
+        tools = (await client.list_tools()).tools
+        elapsed = (time.perf_counter() - start) * 1000
+        size = len(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]))
+        spawned = [p for p in _children().get(os.getpid(), []) if p not in before]
+        rss = sum(tree_rss_mib(p) for p in spawned)
+    return elapsed, len(tools), size, rss
+
+
+async def figure(tmp: Path, runs: int, counts: tuple[int, ...] = (4, 40, 200)) -> list[Figure]:
+    fig = Figure("cold start", "spawn → tools/list (ms), min / median / max")
+    memory = Figure("idle memory", "resident memory after tools/list (MiB), min / median / max")
+    for count in counts:
+        for keyed in (False, True):
+            env = base_env(KEY if keyed else None)
+            mine, base = [], []
+            for i in range(runs + 1):  # the first pair warms the page cache
+                a = await one_start(ours(count, tmp), env)
+                b = await one_start(bare(count), base_env())
+                if i:
+                    mine.append(a)
+                    base.append(b)
+            label = f"{count} agents, {'key set' if keyed else 'no key'}"
+            times = pair_ratios([m[0] for m in mine], [b[0] for b in base])
+            ratio = Summary.of(times)
+            target = 1.1 if count >= 40 else 1.2
+            fig.add(
+                Row(
+                    label,
+                    Summary.of([m[0] for m in mine]).show(),
+                    Summary.of([b[0] for b in base]).show(),
+                    ratio.show(digits=2),
+                    f"≤ {target}×",
+                    ratio.median <= target,
+                    {"tools": mine[0][1], "tools_list_bytes": mine[0][2], "bare_bytes": base[0][2]},
+                )
+            )
+            rss = Summary.of(pair_ratios([m[3] for m in mine], [b[3] for b in base]))
+            memory.add(
+                Row(
+                    label,
+                    Summary.of([m[3] for m in mine]).show(),
+                    Summary.of([b[3] for b in base]).show(),
+                    rss.show(digits=2),
+                    "≤ 1.2×" if keyed else "",
+                    rss.median <= 1.2 if keyed else None,
+                )
+            )
+            if not keyed:
+                fig.notes.append(
+                    f"{count} agents: {mine[0][1]} tools, tools/list {mine[0][2]:,} bytes "
+                    f"(≈{mine[0][2] // 4:,} tokens); bare {base[0][2]:,} bytes"
+                )
+    return [fig, memory]
