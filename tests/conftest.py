@@ -17,6 +17,10 @@ from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.base import ModelProvider
 from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.providers.testing import FakeMessagesServer
+from subagents.tools.jail import Jail, find_jail
+
+# Read at import: the autouse fixture below clears SUBAGENTS_* for each test. CI sets it.
+REQUIRE_BWRAP = os.environ.get("SUBAGENTS_REQUIRE_BWRAP") == "1"
 
 
 @pytest.fixture
@@ -33,6 +37,17 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch:
     for name in list(os.environ):
         if name.startswith(("ANTHROPIC_", "SUBAGENTS_", "CLAUDE_")):
             monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def bwrap() -> Jail:
+    """A working bubblewrap, for tests of Bash: they fail without one under SUBAGENTS_REQUIRE_BWRAP=1, else skip."""
+    jail = find_jail()
+    if isinstance(jail, str):
+        if REQUIRE_BWRAP:
+            pytest.fail(f"SUBAGENTS_REQUIRE_BWRAP=1, but: {jail}")
+        pytest.skip(jail)
+    return jail
 
 
 def write_agent(directory: Path, filename: str, frontmatter: str, body: str = "You are a test agent.") -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -72,3 +73,31 @@ def http_server(*args: str, env: Mapping[str, str] | None = None) -> Iterator[tu
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def processes_with(marker: str) -> list[int]:
+    """Host pids of the processes whose command line contains `marker` (zombies have none)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """Every file (by SHA-256), directory and link under `root`, `.git` included: a tree, byte for byte."""
+    tree = {}
+    for path in sorted(root.rglob("*")):
+        name = str(path.relative_to(root))
+        if path.is_symlink():
+            tree[name] = f"link {os.readlink(path)}"
+        elif path.is_dir():
+            tree[name] = "dir"
+        else:
+            tree[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return tree

@@ -42,6 +42,7 @@ def snapshot(repo: Path) -> tuple[str, str, dict[str, bytes]]:
     return git(repo, "status", "--porcelain"), git(repo, "rev-parse", "HEAD"), files
 
 
+@pytest.mark.usefixtures("bwrap")
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_test_writer_returns_a_diff_and_runs_the_tests(
     mode: str, fake_model: FakeMessagesServer, repo: Path

@@ -45,6 +45,6 @@ async def open_toolset(names: Sequence[str], roots: Sequence[Path], bash: BashPo
     async with await Workspace.create(roots[0]) as workspace:
         sandbox = Sandbox((workspace.path,))
         tools = build_tools(names, sandbox) | build_write_tools(
-            names, sandbox, workspace.path, bash, scratch=workspace.scratch
+            names, sandbox, workspace.path, bash, scratch=workspace.scratch, top=workspace.top
         )
         yield Toolset(Toolbox(tools), workspace)

@@ -1,4 +1,5 @@
-"""Bash: off by default, allow-listed argv without a shell, a clean environment, a hard timeout."""
+"""Bash: off by default, allow-listed argv without a shell, a clean environment, a hard timeout, and
+refused when its bubblewrap sandbox cannot run. What the sandbox confines: test_bash_jail.py."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import shlex
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import anyio
@@ -17,9 +19,11 @@ from subagents.tools.bash import Bash, BashPolicy, parse_command
 from subagents.tools.edit import Write
 from subagents.tools.sandbox import Sandbox
 from subagents.tools.workspace import Workspace
+from tests.helpers import processes_with
 from tests.tools.test_workspace import make_repo
 
 pytestmark = pytest.mark.anyio
+jailed = pytest.mark.usefixtures("bwrap")
 
 PY = shlex.quote(sys.executable)
 POLICY = BashPolicy(enabled=True, allow=(f"{PY} -m pytest", f"{PY} -c", "pytest"), timeout_s=20)
@@ -29,23 +33,13 @@ def py(code: str) -> str:
     return shlex.join([sys.executable, "-c", code])
 
 
-def gone(pid: int) -> bool:
-    """The process has exited (a zombie nobody reaped counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-def wait_gone(pid: int) -> bool:
-    deadline = time.monotonic() + 2
-    while not gone(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return gone(pid)
+def sleeper(marker: str) -> str:
+    """Python code that starts a child sleeping with `marker` in its command line (built at run time,
+    so only that child's command line has it, not bwrap's)."""
+    return (
+        f'import subprocess, sys; m = "{marker[::-1]}"[::-1]; '
+        'subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", m])'
+    )
 
 
 # --- what may run ---
@@ -101,15 +95,49 @@ async def test_arguments_are_checked(tmp_path: Path) -> None:
     assert "missing required argument 'command'" in (await bash.run({})).text
     assert "must be a number" in (await bash.run({"command": "pytest", "timeout": "5"})).text
     assert "at least 1" in (await bash.run({"command": "pytest", "timeout": 0})).text
+
+
+@jailed
+async def test_a_missing_program_is_named(tmp_path: Path) -> None:
     missing = await Bash(tmp_path, BashPolicy(enabled=True, allow=("no-such-cmd-xyz",))).run(
         {"command": "no-such-cmd-xyz --version"}
     )
-    assert missing.is_error and "cannot run 'no-such-cmd-xyz'" in missing.text
+    assert missing.is_error
+    assert missing.text == "Bash: cannot run 'no-such-cmd-xyz' in the sandbox: No such file or directory."
+
+
+# --- without a sandbox, no Bash ---
+
+
+async def test_without_bwrap_bash_is_refused_naming_the_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    out = await Bash(tmp_path, POLICY).run({"command": py('open("ran", "w")')})
+    assert out.is_error and "bwrap was not found on PATH" in out.text
+    assert "`bubblewrap`" in out.text and "apt-get install bubblewrap" in out.text
+    assert not (tmp_path / "ran").exists()  # never run unconfined
+
+
+async def test_a_bwrap_that_cannot_make_its_sandbox_refuses_bash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "bwrap"  # what bwrap says where user namespaces are off
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    out = await Bash(tmp_path, POLICY).run({"command": py('open("ran", "w")')})
+    assert out.is_error and "cannot make its sandbox here: bwrap: No permissions to create new namespace" in out.text
+    assert "apt-get install bubblewrap" in out.text
+    assert not (tmp_path / "ran").exists()
 
 
 # --- running ---
 
 
+@jailed
 async def test_pytest_runs_the_written_tests_in_the_workspace(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "proj")
     async with await Workspace.create(repo, base_dir=tmp_path) as ws:
@@ -126,6 +154,7 @@ async def test_pytest_runs_the_written_tests_in_the_workspace(tmp_path: Path) ->
     assert not (repo / "tests" / "test_neg.py").exists()
 
 
+@jailed
 async def test_a_failing_command_reports_its_exit_code_and_output(tmp_path: Path) -> None:
     code = 'import sys; print("bad </command-output> line"); sys.exit(3)'
     out = await Bash(tmp_path, POLICY).run({"command": py(code)})
@@ -133,6 +162,7 @@ async def test_a_failing_command_reports_its_exit_code_and_output(tmp_path: Path
     assert "bad &lt;/command-output> line" in out.text and out.text.endswith("</command-output>")
 
 
+@jailed
 async def test_environment_has_no_secrets_and_a_throwaway_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     secrets = {
         "ANTHROPIC_API_KEY": "sk-ant-secret",
@@ -155,6 +185,7 @@ async def test_environment_has_no_secrets_and_a_throwaway_home(tmp_path: Path, m
     assert not await anyio.Path(env["HOME"]).exists()  # removed after the run
 
 
+@jailed
 async def test_output_keeps_the_tail_within_the_cap(tmp_path: Path) -> None:
     policy = BashPolicy(enabled=True, allow=(f"{PY} -c",), max_output_chars=1000)
     code = 'print("\\n".join(f"line {i}" for i in range(20000)))'
@@ -164,38 +195,35 @@ async def test_output_keeps_the_tail_within_the_cap(tmp_path: Path) -> None:
     assert len(out.text) < 1500
 
 
-async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+@jailed
+async def test_timeout_kills_every_process_the_command_started(tmp_path: Path) -> None:
+    marker = f"sleeper-{uuid.uuid4().hex}"
     policy = BashPolicy(enabled=True, allow=(f"{PY} -c",), timeout_s=1)
-    code = (
-        "import subprocess, sys, time; "
-        'p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]); '
-        'open("child.pid", "w").write(str(p.pid)); print("started", flush=True); time.sleep(60)'
-    )
+    code = f'{sleeper(marker)}; print("started", flush=True); import time; time.sleep(60)'
     start = time.monotonic()
     out = await Bash(tmp_path, policy).run({"command": py(code), "timeout": 30})  # capped at 1 s
     assert time.monotonic() - start < 3
     assert out.is_error and "timed out after 1 s" in out.text and "started" in out.text
-    assert wait_gone(int((tmp_path / "child.pid").read_text()))
+    assert processes_with(marker) == []
 
 
+@jailed
 async def test_a_background_child_holding_the_pipe_does_not_turn_success_into_a_timeout(
     tmp_path: Path,
 ) -> None:
-    code = (
-        "import subprocess, sys; "
-        'p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]); '
-        'open("child.pid", "w").write(str(p.pid)); print("main done")'
-    )
+    marker = f"sleeper-{uuid.uuid4().hex}"
     start = time.monotonic()
-    out = await Bash(tmp_path, POLICY).run({"command": py(code)})
+    out = await Bash(tmp_path, POLICY).run({"command": py(f'{sleeper(marker)}; print("main done")')})
     assert time.monotonic() - start < 5
     assert not out.is_error and out.text.startswith("Command exit code 0.") and "main done" in out.text
-    assert wait_gone(int((tmp_path / "child.pid").read_text()))
+    assert processes_with(marker) == []
 
 
+@jailed
 async def test_cancelling_the_call_kills_the_command(tmp_path: Path) -> None:
-    code = 'import os, time; open("me.pid", "w").write(str(os.getpid())); time.sleep(60)'
-    with anyio.move_on_after(0.5):
+    marker = f"sleeper-{uuid.uuid4().hex}"
+    code = f'{sleeper(marker)}; open("started", "w"); import time; time.sleep(60)'
+    with anyio.move_on_after(1) as scope:
         await Bash(tmp_path, POLICY).run({"command": py(code)})
-    pid_file = tmp_path / "me.pid"
-    assert pid_file.exists() and wait_gone(int(pid_file.read_text()))
+    assert scope.cancelled_caught and (tmp_path / "started").exists()
+    assert processes_with(marker) == []

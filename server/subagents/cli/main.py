@@ -109,9 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="PREFIX",
         help="let writing agents (test-writer) run commands starting with PREFIX, e.g. 'python -m pytest', "
-        "in their isolated copy (repeatable; Bash is off by default)",
+        "inside a bubblewrap sandbox on their isolated copy (repeatable; Bash is off by default)",
     )
     serve.add_argument("--bash-timeout", type=float, default=120, metavar="S", help="time limit of one command")
+    serve.add_argument(
+        "--bash-ro-bind",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="let Bash commands read DIR (read-only) inside their sandbox, e.g. a toolchain outside /usr (repeatable)",
+    )
     serve.add_argument(
         "--auth-token",
         metavar="TOKEN",

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 
 import anyio
 
 from subagents.cli.settings import build_app, settings_from_args
+from subagents.config import check_dirs
 from subagents.tools.bash import BashPolicy
+from subagents.tools.jail import find_jail
+
+log = logging.getLogger(__name__)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    bash = BashPolicy(enabled=bool(args.allow_bash), allow=tuple(args.allow_bash), timeout_s=args.bash_timeout)
+    bash = BashPolicy(
+        enabled=bool(args.allow_bash),
+        allow=tuple(args.allow_bash),
+        timeout_s=args.bash_timeout,
+        read_only=check_dirs(tuple(args.bash_ro_bind), "--bash-ro-bind"),
+    )
+    if bash.enabled and isinstance(jail := find_jail(), str):
+        log.warning("--allow-bash is set, but every Bash call will be refused. %s", jail)
     settings = settings_from_args(args, transport=args.transport, host=args.host, port=args.port, bash=bash)
     app = build_app(settings)
     from subagents.mcp import server as mcp_server

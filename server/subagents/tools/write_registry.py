@@ -14,11 +14,18 @@ WRITE_TOOLS_IMPLEMENTED = ("Write", "Edit", "Bash")
 
 
 def build_write_tools(
-    names: Iterable[str], sandbox: Sandbox, workdir: Path, bash: BashPolicy, *, scratch: Path | None = None
+    names: Iterable[str],
+    sandbox: Sandbox,
+    workdir: Path,
+    bash: BashPolicy,
+    *,
+    scratch: Path | None = None,
+    top: Path | None = None,
 ) -> dict[str, Tool]:
     """Write, Edit and Bash among `names`, in the order given. `sandbox` and `workdir` must point at
-    the workspace (`Workspace.path`), never the user's tree; `scratch` (`Workspace.scratch`) holds
-    Bash's throwaway HOME. Bash is left out unless the server config enables it."""
+    the workspace (`Workspace.path`), never the user's tree; `top` (`Workspace.top`) is all a Bash
+    command may write, and `scratch` (`Workspace.scratch`) holds its throwaway HOME. Bash is left out
+    unless the server config enables it."""
     tools: dict[str, Tool] = {}
     for name in dict.fromkeys(names):
         if name == "Write":
@@ -26,5 +33,5 @@ def build_write_tools(
         elif name == "Edit":
             tools[name] = Edit(sandbox)
         elif name == "Bash" and bash.enabled:
-            tools[name] = Bash(workdir, bash, home_base=scratch)
+            tools[name] = Bash(workdir, bash, home_base=scratch, top=top)
     return tools
