@@ -25,6 +25,7 @@ from subagents.history.store import RunStore
 from subagents.jobs import JobManager, StartedSink
 from subagents.loop import MessageSink, RunLimits, RunResult, run_agent
 from subagents.messages import Message, Usage
+from subagents.principals import LOCAL, Principal, RunLimiter
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.base import ModelProvider, ModelResolver
 from subagents.providers.resilience import ResilientProvider, RetryPolicy
@@ -79,6 +80,7 @@ class Subagents:
         self.prices = prices or PriceTable()
         self.resolver = ModelResolver(aliases=settings.model_aliases, default=settings.default_model)
         self.jobs = JobManager()
+        self.limiter = RunLimiter(settings.max_concurrent_runs)
         self._jobs_cm: AbstractAsyncContextManager[JobManager] | None = None
 
     @classmethod
@@ -205,18 +207,21 @@ class Subagents:
         roots: Sequence[Path] | None = None,
         started: StartedSink | None = None,
         client: str | None = None,
+        principal: Principal = LOCAL,
     ) -> RunOutcome:
-        """Run one agent on a new task. `started` hears the run id as soon as it exists."""
+        """Run one agent on a new task, in one of `principal`'s run slots (TooManyRuns when none is free).
+        `started` hears the run id as soon as it exists."""
         spec = self.agent(agent)
-        return await self._execute(
-            spec,
-            [first_user_message(task, context, files)],
-            RunInput(task=task, context=context, files=tuple(files)),
-            events=events,
-            roots=roots,
-            started=started,
-            client=client,
-        )
+        with self.limiter.reserve(principal):
+            return await self._execute(
+                spec,
+                [first_user_message(task, context, files)],
+                RunInput(task=task, context=context, files=tuple(files)),
+                events=events,
+                roots=roots,
+                started=started,
+                client=client,
+            )
 
     async def continue_run(
         self,
@@ -227,8 +232,10 @@ class Subagents:
         started: StartedSink | None = None,
         client: str | None = None,
         roots: Sequence[Path] | None = None,
+        principal: Principal = LOCAL,
     ) -> RunOutcome:
-        """The same agent picks up its own conversation from the store and answers a follow-up."""
+        """The same agent picks up its own conversation from the store and answers a follow-up, in one of
+        `principal`'s run slots."""
         record = await self.recorder.get(run_id)
         job = self.jobs.get(run_id)
         if record.status == "running" and job is not None and not job.done.is_set():
@@ -236,16 +243,17 @@ class Subagents:
                 f"Run {run_id} is still running; wait for it (get_run) or cancel it first.", kind="busy"
             )
         spec = self.agent(record.agent)
-        return await self._execute(
-            spec,
-            follow_up(record.transcript, message),
-            RunInput(task=message),
-            events=events,
-            started=started,
-            client=client,
-            continued_from=run_id,
-            roots=roots,
-        )
+        with self.limiter.reserve(principal):
+            return await self._execute(
+                spec,
+                follow_up(record.transcript, message),
+                RunInput(task=message),
+                events=events,
+                started=started,
+                client=client,
+                continued_from=run_id,
+                roots=roots,
+            )
 
     async def _execute(
         self,

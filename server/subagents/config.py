@@ -42,6 +42,9 @@ class Settings(BaseModel):
     retry_attempts: int = Field(default=4, ge=1, le=10)
     retry_base_delay_s: float = Field(default=0.5, ge=0)
     heartbeat_s: float = Field(default=5.0, gt=0)
+    # Agent runs in flight per caller, background runs included. 10 = the tool calls Claude Code runs at
+    # once from one turn, so one user's parallel fan-out is never refused.
+    max_concurrent_runs: int = Field(default=10, ge=1, le=10_000)
     bash: BashPolicy = BashPolicy()  # off unless --allow-bash names command prefixes
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"

@@ -78,9 +78,9 @@ class JobManager:
             try:
                 job.outcome = await run(job, started)
             except Exception:
-                log.exception("background run %s failed", job.run_id)
                 if not job.run_id:
-                    raise  # failed before it had an id: start() reports it to the caller
+                    raise  # failed before it had an id (say, refused at the run cap): start() reports it
+                log.exception("background run %s failed", job.run_id)
         job.done.set()
 
     def cancel_all(self) -> None:

@@ -141,11 +141,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra Host header to accept when serving behind a name (repeatable)",
     )
     serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="reverse proxy address or network whose X-Forwarded-For names the client (repeatable; default: "
+        "trust nobody's)",
+    )
+    serve.add_argument(
         "--max-concurrent-runs",
         type=int,
-        default=4,
+        default=10,
         metavar="N",
-        help="agent calls in flight per HTTP client; more get 429 (default 4)",
+        help="agent runs going at once per caller (the token's holder over HTTP, the local user over stdio), "
+        "background runs included; more are refused with a message (default 10)",
     )
     serve.set_defaults(handler=cmd_serve)
 

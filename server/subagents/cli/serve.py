@@ -25,7 +25,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     if bash.enabled and isinstance(jail := find_jail(), str):
         log.warning("--allow-bash is set, but every Bash call will be refused. %s", jail)
-    settings = settings_from_args(args, transport=args.transport, host=args.host, port=args.port, bash=bash)
+    settings = settings_from_args(
+        args,
+        transport=args.transport,
+        host=args.host,
+        port=args.port,
+        bash=bash,
+        max_concurrent_runs=args.max_concurrent_runs,
+    )
     app = build_app(settings)
     from subagents.mcp import server as mcp_server
     from subagents.mcp.http import HttpSecurity
@@ -36,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             auth_token=args.auth_token or os.environ.get("SUBAGENTS_AUTH_TOKEN"),
             allowed_origins=tuple(args.allowed_origin),
             allowed_hosts=tuple(args.allowed_host),
-            max_concurrent_runs_per_client=args.max_concurrent_runs,
+            trusted_proxies=tuple(args.trusted_proxy),
         )
         anyio.run(mcp_server.serve_http, app, security, args.port)
     else:

@@ -11,6 +11,7 @@ from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotati
 
 from subagents.app import RunOutcome, Subagents
 from subagents.definitions.spec import AgentSpec
+from subagents.mcp.auth import caller
 from subagents.mcp.progress import reporting
 from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender
 from subagents.mcp.roots import client_root_paths, want_roots
@@ -78,6 +79,7 @@ def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
                 events=reporter.event,
                 client=client_name(ctx),
                 roots=app.roots_for(client_root_paths(roots)),
+                principal=caller(),
             )
         return to_tool_result(outcome, app.settings.max_report_chars)
 

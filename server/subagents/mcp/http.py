@@ -3,44 +3,51 @@
 Each request goes through these layers, outermost first. A layer that refuses answers at once, so
 the work behind it never starts:
 
-1. `BearerAuth` (only with a token): 401 unless `Authorization: Bearer <token>` matches.
-2. The SDK's `RequestBodyLimitMiddleware`: 413 past `max_body_bytes`. It buffers the body, so the
-   next layer can read it.
-3. `RunCap`: 429 when this client already has `max_concurrent_runs_per_client` tools/call in flight.
+1. uvicorn, with `ReadDeadlineProtocol`: a connection that owes a request head (or body) for longer
+   than `read_timeout_s` is closed. X-Forwarded-For is read only from a `--trusted-proxy` address;
+   by default nobody is trusted, so the client is the TCP peer.
+2. With a token, `BearerAuth`: 401 unless `Authorization: Bearer <token>` is valid; it names the
+   caller's principal (`auth.py`). Without one, `LoopbackOnly`: 403 for a client that is not this
+   machine (which only a trusted proxy can forward).
+3. The SDK's `RequestBodyLimitMiddleware`: 413 past `max_body_bytes`.
 4. The SDK's Streamable HTTP app at /mcp: Host allow-list (421), Origin allow-list (403), JSON-RPC
    parsing (a malformed body gets a JSON-RPC error, not a crash).
 
-Why our own bearer middleware and not the SDK's `token_verifier`: MCPServer takes the verifier and
-`AuthSettings` only in its constructor, but `mcp_server.build_server` builds one server for every
-transport, and stdio has no tokens. Its `AuthSettings` also wants an OAuth issuer URL, which means
-nothing for a static token. The middleware is a few lines, compares in constant time, and keeps
-`build_server` unchanged. What we give up is the SDK tying a session to its principal. With one shared
-token there is only one principal, so nothing is lost today.
+How many runs a caller may have going is not decided here but in the engine (`RunLimiter`), per
+principal, for every transport: an HTTP layer sees requests, not runs, and a background run outlives
+the request that started it.
+
+Why our own bearer middleware and not the SDK's `token_verifier` + `AuthSettings`: the SDK's challenge
+for a request without credentials carries `error="invalid_token"` (RFC 6750 §3.1 says it should not) and
+no realm; its `AuthSettings` wants an OAuth issuer URL, which means nothing for a static token; its auth
+layer runs inside our body cap, so an unauthenticated client could make us buffer a 1 MB body before
+hearing 401; and MCPServer takes the verifier only in its constructor while `build_server` builds one
+server for every transport. What the SDK path would give, we keep: the check goes through a
+`TokenVerifier`, and the principal is stored where the SDK looks for it, so sessions are bound to their
+principal and a tool reads it with `get_access_token()`, exactly as under the SDK's own auth.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hmac
 import ipaddress
-import json
 import logging
 import re
 import signal
-from collections import Counter, deque
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import RequestBodyLimitMiddleware, TransportSecuritySettings
 from pydantic import BaseModel, field_validator
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from subagents.errors import ConfigError
+from subagents.mcp.auth import BearerAuth, LoopbackOnly, SingleTokenVerifier
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +57,6 @@ TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # as they appear in Host and Origin headers
 WILDCARD_BINDS = ("0.0.0.0", "::", "")
 MCP_PATH = "/mcp"
-REALM = 'Bearer realm="subagents"'
-MISSING_TOKEN = "Missing bearer token: send Authorization: Bearer <token>."
 
 
 class HttpSecurity(BaseModel, frozen=True):
@@ -64,7 +69,10 @@ class HttpSecurity(BaseModel, frozen=True):
     # Extra Host header values (host or host:port) for a deployment reached through a name.
     allowed_hosts: tuple[str, ...] = ()
     max_body_bytes: int = 1_000_000
-    max_concurrent_runs_per_client: int = 4
+    # Addresses or networks of reverse proxies whose X-Forwarded-For names the real client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Seconds a client may take to send a request head (or pause within a body), and idle on keep-alive.
+    read_timeout_s: int = 5
 
     @field_validator("auth_token", mode="before")
     @classmethod
@@ -101,8 +109,16 @@ def check_bind(security: HttpSecurity) -> None:
     for origin in security.allowed_origins:
         if not re.fullmatch(r"https?://[^/\s]+", origin.rstrip("/")):
             raise ConfigError(f"Allowed origin {origin!r} is not scheme://host[:port], e.g. https://app.example.com.")
-    if security.max_body_bytes < 1 or security.max_concurrent_runs_per_client < 1:
-        raise ConfigError("The request body cap and the concurrent-run cap must both be at least 1.")
+    for proxy in security.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"Trusted proxy {proxy!r} is not an IP address or network; name the proxy's address, "
+                "e.g. --trusted-proxy 127.0.0.1 or --trusted-proxy 10.0.0.0/24."
+            ) from None
+    if security.max_body_bytes < 1 or security.read_timeout_s < 1:
+        raise ConfigError("The request body cap and the read timeout must both be at least 1.")
 
 
 def is_loopback(host: str) -> bool:
@@ -150,130 +166,6 @@ def host_patterns(entry: str) -> list[str]:
     return [name, f"{name}:*"]
 
 
-# --- bearer auth ---
-
-
-class BearerAuth:
-    """Pure ASGI: every HTTP request must carry `Authorization: Bearer <token>`."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app = app
-        self.token = token.encode()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # lifespan events carry no headers and need no auth
-            await self.app(scope, receive, send)
-            return
-        header = Headers(scope=scope).get("authorization")
-        if header is not None and self._matches(header):
-            await self.app(scope, receive, send)
-            return
-        # RFC 6750 §3.1: no error code in the challenge when the request had no credentials at all.
-        challenge = REALM if header is None else f'{REALM}, error="invalid_token"'
-        why = MISSING_TOKEN if header is None else "The bearer token is not valid."
-        response = JSONResponse(
-            {"error": "invalid_token", "error_description": why},
-            status_code=401,
-            headers={"WWW-Authenticate": challenge},
-        )
-        await response(scope, receive, send)
-
-    def _matches(self, header: str) -> bool:
-        scheme, _, credentials = header.partition(" ")
-        # compare_digest always runs, so the time taken does not reveal whether the scheme matched.
-        same = hmac.compare_digest(credentials.strip().encode("latin-1", "replace"), self.token)
-        return same and scheme.lower() == "bearer"
-
-
-# --- the per-client concurrent-run cap ---
-
-
-class RunCap:
-    """Pure ASGI: at most `cap` tools/call requests in flight per client; past it, 429.
-
-    A client is its IP address (uvicorn trusts X-Forwarded-For only from 127.0.0.1, i.e. from a
-    local reverse proxy). Why not the token: there is one shared token, so it cannot tell clients
-    apart. Why not Mcp-Session-Id: the server issues a session to anyone who asks, and the 2026 era has
-    none at all, so a session cap could be dodged by opening another. The address is the one
-    identity a client cannot choose. Behind a remote proxy every client shares the proxy's address.
-
-    It expects a bounded body, so it sits inside RequestBodyLimitMiddleware. Only one event loop
-    touches the counter, and no await falls between its check and its update, so no lock is needed.
-    """
-
-    def __init__(self, app: ASGIApp, cap: int) -> None:
-        self.app = app
-        self.cap = cap
-        self.in_flight: Counter[str] = Counter()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        body, replay = await buffer_body(receive)
-        runs, request_id = count_tool_calls(body)
-        client = client_key(scope)
-        if runs and self.in_flight[client] + runs > self.cap:
-            log.warning("client %s is at its cap of %d concurrent runs; answered 429", client, self.cap)
-            await too_many_runs(self.cap, request_id)(scope, replay, send)
-            return
-        self.in_flight[client] += runs
-        try:
-            # Returns once the response is complete (for SSE: once the result is sent), or on disconnect.
-            await self.app(scope, replay, send)
-        finally:
-            self.in_flight[client] -= runs
-            if self.in_flight[client] <= 0:
-                del self.in_flight[client]
-
-
-async def buffer_body(receive: Receive) -> tuple[bytes, Receive]:
-    """Read the whole request body, and give back a `receive` that replays it to the inner app."""
-    chunks: list[bytes] = []
-    pending: deque[Message] = deque()
-    while True:
-        message = await receive()
-        pending.append(message)
-        if message["type"] != "http.request":  # e.g. http.disconnect: the inner app must see it too
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-
-    async def replay() -> Message:
-        return pending.popleft() if pending else await receive()
-
-    return b"".join(chunks), replay
-
-
-def count_tool_calls(body: bytes) -> tuple[int, Any]:
-    """How many tools/call messages the body holds (a single message or a batch), and the id to
-    answer with. Anything unparsable counts as none: the SDK answers it with a JSON-RPC error."""
-    try:
-        decoded = json.loads(body)
-    except (ValueError, RecursionError):  # bad UTF-8 and huge int literals are ValueErrors too
-        return 0, None
-    messages = decoded if isinstance(decoded, list) else [decoded]
-    calls = [m for m in messages if isinstance(m, dict) and m.get("method") == "tools/call"]
-    ids = [m.get("id") for m in calls]
-    request_id = ids[0] if len(ids) == 1 and isinstance(ids[0], (str, int)) else None
-    return len(calls), request_id
-
-
-def client_key(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
-
-
-def too_many_runs(cap: int, request_id: Any) -> JSONResponse:
-    message = f"Too many concurrent runs for this client (cap {cap}); wait for one to finish or use start_agent"
-    return JSONResponse(
-        {"jsonrpc": "2.0", "id": request_id, "error": {"code": -32000, "message": message}},
-        status_code=429,
-        headers={"Retry-After": "1"},
-    )
-
-
 # --- the app and the server ---
 
 
@@ -287,11 +179,35 @@ def build_http_app(server: MCPServer, security: HttpSecurity) -> Starlette:
         max_request_body_size=security.max_body_bytes,
     )
     # add_middleware puts each new layer outside the previous ones: add the innermost first.
-    app.add_middleware(RunCap, cap=security.max_concurrent_runs_per_client)
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=security.max_body_bytes)
     if security.auth_token is not None:
-        app.add_middleware(BearerAuth, token=security.auth_token)
+        app.add_middleware(BearerAuth, verifier=SingleTokenVerifier(security.auth_token))
+    else:
+        app.add_middleware(LoopbackOnly)
     return app
+
+
+def uvicorn_config(asgi: Starlette, security: HttpSecurity, port: int) -> uvicorn.Config:
+    """How uvicorn serves the app: read deadlines, and proxy headers from the trusted proxies only."""
+    import uvicorn
+
+    from subagents.mcp.connections import ReadDeadlineProtocol
+
+    # uvicorn logs to stderr; its access log would go to stdout, so it is off.
+    return uvicorn.Config(
+        asgi,
+        host=security.host,
+        port=port,
+        http=ReadDeadlineProtocol,
+        timeout_keep_alive=security.read_timeout_s,
+        # Explicit, so uvicorn's default (trust X-Forwarded-For from 127.0.0.1) and FORWARDED_ALLOW_IPS do not apply.
+        proxy_headers=bool(security.trusted_proxies),
+        forwarded_allow_ips=list(security.trusted_proxies),
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        timeout_graceful_shutdown=5,  # open tool calls are cancelled (and recorded) after this
+    )
 
 
 async def serve_http(server: MCPServer, security: HttpSecurity, port: int) -> None:
@@ -311,23 +227,15 @@ async def serve_http(server: MCPServer, security: HttpSecurity, port: int) -> No
             "bound to every interface with no --allowed-host: only requests whose Host is "
             "localhost or a loopback address are accepted (others get 421)"
         )
-    # uvicorn logs to stderr; its access log would go to stdout, so it is off.
-    config = uvicorn.Config(
-        asgi,
-        host=security.host,
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        access_log=False,
-        timeout_graceful_shutdown=5,  # open tool calls are cancelled (and recorded) after this
-    )
+    config = uvicorn_config(asgi, security, port)
     shown = f"[{security.host}]" if ":" in security.host else security.host
     log.info(
-        "serving Streamable HTTP at http://%s:%d%s (bearer token %s)",
+        "serving Streamable HTTP at http://%s:%d%s (bearer token %s; X-Forwarded-For trusted from %s)",
         shown,
         port,
         MCP_PATH,
         "required" if security.auth_token else "off: loopback only",
+        ", ".join(security.trusted_proxies) or "nobody",
     )
     uv = _Server(config)
     async with anyio.create_task_group() as tg:

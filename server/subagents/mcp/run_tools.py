@@ -17,6 +17,7 @@ from subagents.app import RunOutcome, Subagents
 from subagents.errors import SubagentsError
 from subagents.history.records import RunRecord
 from subagents.jobs import Job, StartedSink
+from subagents.mcp.auth import caller
 from subagents.mcp.progress import reporting
 from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender, result
 from subagents.mcp.roots import client_root_paths, want_roots
@@ -79,6 +80,7 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[
         files: list[str] | None = None,
     ) -> CallToolResult:
         app.agent(agent)  # unknown agent: a clear error now, not in the background
+        principal = caller()  # resolved here, in the request; the run holds its slot until it ends
 
         async def run(job: Job, started: StartedSink) -> RunOutcome:
             return await app.run(
@@ -90,6 +92,7 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[
                 started=started,
                 client=client_name(ctx),
                 roots=app.roots_for(client_root_paths(roots)),
+                principal=principal,
             )
 
         job = await app.jobs.start(agent, run)
@@ -138,6 +141,7 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[
                 events=reporter.event,
                 client=client_name(ctx),
                 roots=app.roots_for(client_root_paths(roots)),
+                principal=caller(),
             )
         return bound(outcome)
 
