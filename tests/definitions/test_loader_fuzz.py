@@ -166,6 +166,19 @@ def test_any_frontmatter_fields_load_or_report_one_error(tmp_path: Path, frontma
     load_checked(tmp_path / "agent.md", as_file(frontmatter).encode("utf-8", "surrogatepass"))
 
 
+# Lines the repair looks at: a plain key, then a value full of YAML-special characters.
+SPECIALS = (": ", "#", " #", "[", "]", "{", "}", "*", "&", "!", "|", ">", "%", "@", "`", '"', "'", "\\", "\t", "\r")
+special_values = st.lists(st.one_of(st.sampled_from(SPECIALS), st.text(max_size=4)), max_size=12).map("".join)
+repair_lines = st.tuples(st.sampled_from(("name", "description", "tools", "model", "x", "maxTurns")), special_values)
+repair_blocks = st.lists(repair_lines.map(lambda kv: f"{kv[0]}: {kv[1]}"), min_size=1, max_size=8).map("\n".join)
+
+
+@FUZZ
+@given(block=repair_blocks)
+def test_frontmatter_that_needs_the_repair_loads_or_reports_one_error(tmp_path: Path, block: str) -> None:
+    load_checked(tmp_path / "agent.md", f"---\n{block}\n---\nBody.\n".encode("utf-8", "surrogatepass"))
+
+
 @FUZZ
 @given(
     name=valid_names,
@@ -212,6 +225,15 @@ GOOD = "name: a\ndescription: d\n"
         pytest.param("base: &b {name: a, description: d}\n<<: *b", id="merge-key"),
         pytest.param(GOOD + "maxTurns: 1e400", id="huge-float"),
         pytest.param(GOOD + "maxTurns: " + "9" * 400, id="huge-int"),
+        # The repair retry: each forces it (the first line is invalid) and then stresses it.
+        pytest.param("bad: a: b\n" + GOOD + "x: " + "[" * 600 + "]" * 600, id="repair-deep-list-value"),
+        pytest.param("bad: a: b\n" + GOOD + "x: [" + "a, " * 50_000 + "]", id="repair-long-list-value"),
+        pytest.param(GOOD + "k: a: b\n" * 5_000, id="repair-5000-lines"),
+        pytest.param("name: a\ndescription: " + ": " * 50_000, id="repair-long-line"),
+        pytest.param("name: a\ndescription: " + "\\" * 1000 + '"' * 1000 + ": x", id="repair-escapes"),
+        pytest.param("name: a\ndescription: a: b\r\n\t\tx: [", id="repair-that-fails"),
+        pytest.param("name: a\ndescription: x: *a &a", id="repair-alias-anchor"),
+        pytest.param("\t" * 10_000 + "name: a\ndescription: x: y", id="repair-many-tabs"),
     ],
 )
 def test_hostile_frontmatter_loads_or_reports_one_error(tmp_path: Path, frontmatter: str) -> None:
@@ -232,6 +254,7 @@ BOMB_PLACES = {
     "subagents-value": "subagents: {max_tokens: *l8}\n",
     "subagents-field": "subagents: {boom: *l8}\n",
     "not-honoured-field": "hooks: *l8\n",
+    "repaired": "bad: a: b\n",  # the retry reads the bomb a second time
 }
 # One child process imports the loader once, then forks a grandchild per case with a memory cap and a
 # time limit, so a case that hangs or eats memory is named and cannot take the test run down with it.
@@ -281,4 +304,4 @@ def test_billion_laughs_alias_bomb_is_cheap_wherever_it_lands(tmp_path: Path) ->
     assert done.keys() == cases.keys()
     bad = {place: outcome for place, outcome in done.items() if outcome.startswith(("still running", "raised"))}
     assert not bad, f"the alias bomb hangs, eats memory or raises: {bad}"
-    assert done["unknown-field"] == "spec" and done["maxTurns"] == "spec"  # a bad maxTurns is ignored
+    assert done["unknown-field"] == done["maxTurns"] == done["repaired"] == "spec"  # a bad maxTurns is ignored

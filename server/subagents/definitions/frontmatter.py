@@ -40,6 +40,9 @@ _OPENING = re.compile(r"---[ \t]*\r?\n")
 _PLAIN_LINE = re.compile(r"([a-zA-Z_-]+):\s+(\S[^\n\r\u2028\u2029]*)")
 _SPECIAL = re.compile(r"[{}\[\]*&#!|>%@`]|: ")
 _LEADING_TABS = re.compile(r"^\t+", re.MULTILINE)
+# Longer `[...]` values are quoted without first checking whether they read as a list (Claude Code checks
+# any length): the check is a second YAML parse, and this one is pure Python, so it is kept cheap.
+_MAX_LIST_CHECK = 10_000
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -165,7 +168,7 @@ def quote_special_values(raw: str) -> tuple[str, list[int], bool]:
 def _needs_quotes(value: str) -> bool:
     if len(value) >= 1 and value[0] == value[-1] and value[0] in "\"'":
         return False
-    if value.startswith("[") and value.endswith("]"):
+    if value.startswith("[") and value.endswith("]") and len(value) <= _MAX_LIST_CHECK:
         try:
             if isinstance(yaml.load(value, Loader=_Yaml12Loader), list):
                 return False
