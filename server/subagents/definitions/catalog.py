@@ -87,11 +87,6 @@ def _dedupe(layers: Iterable[Layer]) -> Iterable[Layer]:
     return seen.values()
 
 
-def agent_files(directory: Path) -> list[Path]:
-    """Markdown files under the directory, recursively, in a stable order, as Claude Code finds them."""
-    return scan_agent_files(directory).files
-
-
 def load_catalog(layers: Sequence[Layer], *, require_dirs: Sequence[Path] = ()) -> Catalog:
     """Load every layer, lowest first, so a higher layer's agent replaces a lower one of the same name."""
     catalog = Catalog(layers=tuple(layers))
