@@ -85,6 +85,7 @@ _Invalid = InvalidAgentFile  # the name the loader's callers and tests know
 
 
 def load_agent_file(path: Path, *, layer: str = "project") -> LoadResult:
+    """One file: its agent and warnings, or the one reason it is not loaded (never an exception)."""
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_FILE_BYTES + 1)
@@ -104,6 +105,7 @@ def load_agent_file(path: Path, *, layer: str = "project") -> LoadResult:
 
 
 def parse_agent(text: str, *, path: Path | None = None, layer: str = "inline") -> tuple[AgentSpec, list[str]]:
+    """One agent from its file's text, with what a reader should be warned of; raises when it cannot load."""
     frontmatter = read_frontmatter(text)
     if frontmatter is None:
         raise NotAnAgentFile("no frontmatter (an agent file starts with a '---' line, then name: and description:)")
