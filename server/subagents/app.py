@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +84,8 @@ class Subagents:
         self._jobs_cm: AbstractAsyncContextManager[JobManager] | None = None
 
     @classmethod
-    def build(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Subagents:
+    def build(cls, settings: Settings, env: Mapping[str, str] | None = None, *, agent: str | None = None) -> Subagents:
+        """Everything from the settings. With `agent`, the log speaks only of that agent (a one-agent command)."""
         env = os.environ if env is None else env
         layers = default_layers(
             project_dir=settings.project_dir or Path.cwd(), extra_dirs=settings.agents_dirs, bundled=settings.bundled
@@ -104,7 +105,7 @@ class Subagents:
                 log.warning("%d runs were left running by a server that stopped; marked interrupted", interrupted)
         prices = PriceTable.from_file(settings.prices_file) if settings.prices_file else PriceTable()
         app = cls(settings, catalog, provider, store=store, prices=prices)
-        app.log_startup()
+        app.log_startup(agent)
         return app
 
     async def __aenter__(self) -> Subagents:
@@ -132,9 +133,18 @@ class Subagents:
             if close is not None:
                 await close()
 
-    def log_startup(self) -> None:
+    def log_startup(self, agent: str | None = None) -> None:
+        if agent is not None:
+            spec = self.catalog.get(agent)
+            self.catalog.log_problems(self.catalog.problems_for(spec) if spec else [])
+            self._log_tool_gaps([spec] if spec else [])
+            return
         self.catalog.log_problems()
-        for spec in self.catalog.agents.values():
+        self._log_tool_gaps(self.catalog.agents.values())
+        log.info("serving %d agents: %s", len(self.catalog.agents), ", ".join(sorted(self.catalog.agents)))
+
+    def _log_tool_gaps(self, specs: Iterable[AgentSpec]) -> None:
+        for spec in specs:
             missing = [t for t in spec.effective_tools if t not in self.tool_names(spec)]
             if spec.tools is not None and missing:
                 # Bundled agents list Bash on purpose (it is opt-in here), so that is no warning.
@@ -147,7 +157,6 @@ class Subagents:
                     " (Bash is enabled with --allow-bash PREFIX)" if "Bash" in missing else "",
                     ", ".join(self.tool_names(spec)) or "no tools",
                 )
-        log.info("serving %d agents: %s", len(self.catalog.agents), ", ".join(sorted(self.catalog.agents)))
 
     def tool_names(self, spec: AgentSpec) -> tuple[str, ...]:
         return available_tools(spec.effective_tools, self.settings.bash)
@@ -156,7 +165,10 @@ class Subagents:
         spec = self.catalog.get(name)
         if spec is None:
             known = ", ".join(sorted(self.catalog.agents)) or "none"
-            raise AgentNotFoundError(f"No agent named {name!r}. Loaded agents: {known}.")
+            broken = len(self.catalog.errors)
+            files = f"{broken} agent file{'s' if broken > 1 else ''}"
+            hint = f" {files} could not be loaded: `subagents agents validate` says why." if broken else ""
+            raise AgentNotFoundError(f"No agent named {name!r}. Loaded agents: {known}.{hint}")
         return spec
 
     def roots(self) -> tuple[Path, ...]:

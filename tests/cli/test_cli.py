@@ -18,12 +18,65 @@ def test_validate_passes_on_good_files_and_fails_on_broken_ones(tmp_path: Path) 
     assert "OK      alpha" in ok.stdout and "1 agents valid, 0 invalid" in ok.stdout
 
     bad = tmp_path / "bad"
-    write_agent(bad, "a.md", "name: alpha\ndescription: d")
-    broken = write_agent(bad, "b.md", "name: beta\ndescription: d\nmaxTurns: lots")
+    write_agent(bad, "a.md", "name: alpha\ndescription: d\nmaxTurns: lots")
+    broken = write_agent(bad, "b.md", "name: beta")
     result = run_cli("agents", "validate", str(bad))
     assert result.returncode == 1
-    assert f"ERROR   {broken}: 'maxTurns' must be a positive whole number" in result.stdout
-    assert "1 agents valid, 1 invalid" in result.stdout
+    assert f"ERROR   {broken}: missing required field 'description'" in result.stdout
+    assert f"WARNING {bad / 'a.md'}: 'maxTurns' 'lots' is ignored" in result.stdout
+    assert "1 agents valid, 1 invalid, 1 warnings; 0 repaired, 0 not agent files (skipped)" in result.stdout
+
+
+def test_validate_exits_0_when_only_readmes_are_not_agents(tmp_path: Path) -> None:
+    write_agent(tmp_path, "a.md", "name: alpha\ndescription: Use when: asked")
+    (tmp_path / "README.md").write_text("# The team's agents\n")
+    result = run_cli("agents", "validate", str(tmp_path))
+    assert result.returncode == 0, result.stdout
+    assert f"INFO    {tmp_path / 'README.md'}: not an agent file, skipped: no frontmatter" in result.stdout
+    assert f"WARNING {tmp_path / 'a.md'}: repaired: " in result.stdout
+    assert result.stdout.endswith("1 agents valid, 0 invalid, 1 warnings; 1 repaired, 1 not agent files (skipped)\n")
+
+
+def test_validate_and_show_give_the_tool_name_of_a_dotted_name(tmp_path: Path) -> None:
+    path = write_agent(tmp_path / ".claude" / "agents", "ps.md", "name: powershell-5.1-expert\ndescription: d")
+    validate = run_cli("agents", "validate", str(path))
+    assert f"OK      powershell-5-1-expert    {path} (checked)  (written 'powershell-5.1-expert')" in validate.stdout
+    assert "INFO    " in validate.stdout and "served as MCP tool 'powershell-5-1-expert'" in validate.stdout
+    for name in ("powershell-5.1-expert", "powershell-5-1-expert"):
+        show = run_cli("agents", "show", name, cwd=tmp_path)
+        assert show.returncode == 0, show.stderr
+        assert show.stdout.startswith(
+            "name:        powershell-5-1-expert (the file names it 'powershell-5.1-expert', not a valid MCP tool name"
+        )
+
+
+def quiet_project(project: Path) -> Path:
+    agents = project / ".claude" / "agents"
+    write_agent(agents, "mine.md", "name: mine\ndescription: d\ntools: Read, WebFetch")
+    write_agent(agents, "other.md", "name: other\ndescription: d\nmcpServers: [github]")
+    write_agent(agents, "broken.md", "name: broken")
+    return agents
+
+
+def test_show_and_run_warn_only_about_their_own_agent(fake_model: FakeMessagesServer, project: Path) -> None:
+    agents = quiet_project(project)
+    fake_model.set_script(lambda _: text("done"))
+    show = run_cli("agents", "show", "mine", "--root", str(project))
+    run = run_cli("run", "mine", "task", "--root", str(project), env=model_env(fake_model))
+    for result in (show, run):
+        assert result.returncode == 0, result.stderr
+        assert f"{agents / 'mine.md'}: tools not available in subagents, ignored: WebFetch" in result.stderr
+        assert "other.md" not in result.stderr and "broken.md" not in result.stderr
+    serve_like = run_cli("agents", "validate", "--root", str(project))
+    assert "other.md" in serve_like.stdout and "broken.md" in serve_like.stdout
+
+
+def test_run_of_a_missing_agent_points_at_validate(tmp_path: Path) -> None:
+    quiet_project(tmp_path)
+    result = run_cli("run", "broken", "task", "--root", str(tmp_path))
+    assert result.returncode == 2
+    assert "No agent named 'broken'" in result.stderr and "1 agent file could not be loaded" in result.stderr
+    assert "agents validate" in result.stderr and "other.md" not in result.stderr
 
 
 def test_validate_one_file_and_the_full_catalog(tmp_path: Path) -> None:

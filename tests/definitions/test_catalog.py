@@ -26,26 +26,32 @@ def test_a_broken_file_does_not_stop_the_others(tmp_path: Path) -> None:
     assert [(p.path.name, p.level) for p in catalog.errors] == [("bad.md", "error")]
 
 
-def test_directories_are_scanned_recursively_and_hidden_ones_skipped(tmp_path: Path) -> None:
+def test_directories_are_scanned_recursively_hidden_ones_too(tmp_path: Path) -> None:
+    """Claude Code listed agents from `.hidden.md` and `.hidden-folder/x.md` (claude_code_cases.py)."""
     write_agent(tmp_path / "team" / "sec", "s.md", "name: nested\ndescription: d")
     write_agent(tmp_path / ".trash", "t.md", "name: hidden\ndescription: d")
-    assert list(load_catalog([Layer("project", tmp_path)]).agents) == ["nested"]
+    write_agent(tmp_path, ".dot.md", "name: dotfile\ndescription: d")
+    assert sorted(load_catalog([Layer("project", tmp_path)]).agents) == ["dotfile", "hidden", "nested"]
 
 
-def test_same_name_twice_in_one_directory_keeps_the_first_and_says_so(tmp_path: Path) -> None:
-    write_agent(tmp_path, "a.md", "name: dup\ndescription: first")
-    write_agent(tmp_path, "b.md", "name: dup\ndescription: second")
+def test_same_name_twice_in_one_directory_keeps_the_later_path_and_names_both(tmp_path: Path) -> None:
+    """Claude Code kept `dup-b.md` over `dup-a.md` and reported both paths in its debug log."""
+    first = write_agent(tmp_path, "a.md", "name: dup\ndescription: first")
+    second = write_agent(tmp_path / "z", "b.md", "name: dup\ndescription: second")
     catalog = load_catalog([Layer("project", tmp_path)])
-    assert catalog.agents["dup"].description == "first"
-    assert any("also defined in" in p.message for p in catalog.problems)
+    assert catalog.agents["dup"].description == "second"
+    [warning] = [p for p in catalog.problems if p.level == "warning"]
+    assert warning.path == first and f"defined again in {second}" in warning.message
+    assert "this one is ignored" in warning.message and "later path in sorted order wins" in warning.message
 
 
 def test_default_layer_order(tmp_path: Path) -> None:
     extra = tmp_path / "extra"
     layers = default_layers(project_dir=tmp_path / "proj", extra_dirs=[extra], home=tmp_path / "home")
-    assert [layer.label for layer in layers] == ["bundled", "user", "project", "agents-dir"]
+    labels = [layer.label for layer in layers]
+    assert labels[:2] == ["bundled", "user"] and labels[-1] == "agents-dir" and set(labels[2:-1]) == {"project"}
     assert layers[1].path == tmp_path / "home" / ".claude" / "agents"
-    assert layers[2].path == tmp_path / "proj" / ".claude" / "agents"
+    assert layers[-2].path == tmp_path / "proj" / ".claude" / "agents"  # the closest project folder is highest
 
 
 def test_no_bundled_leaves_the_bundled_layer_out(tmp_path: Path) -> None:
@@ -58,7 +64,7 @@ def test_a_directory_named_twice_loads_once_at_its_highest_layer(tmp_path: Path)
     layers = default_layers(
         project_dir=proj, extra_dirs=[proj / ".claude" / "agents"], home=tmp_path / "h", bundled=False
     )
-    assert [layer.label for layer in layers] == ["user", "agents-dir"]
+    assert [layer.label for layer in layers if layer.path.is_relative_to(proj)] == ["agents-dir"]
 
 
 def test_missing_required_directory_is_an_error(tmp_path: Path) -> None:

@@ -125,3 +125,24 @@ async def test_one_prompt_per_agent(mode: str, project: Path) -> None:
     assert [a.name for a in prompts["router"].arguments or []] == ["task"]
     text = got.messages[0].content.text  # type: ignore[union-attr]
     assert "security-reviewer tool" in text and "check the login flow" in text
+
+
+async def test_a_claude_code_collection_is_served_under_valid_tool_names(
+    mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
+    """Names Claude Code takes but MCP does not, a repaired file and a README, all in one folder."""
+    agents = tmp_path / "collection"
+    write_agent(agents, "ps.md", "name: powershell-5.1-expert\ndescription: PowerShell 5.1", "You are PS.")
+    write_agent(agents, "run.md", "name: get_run\ndescription: clashes with our own tool", "You are get_run.")
+    write_agent(agents / "team", "c.md", "name: colon\ndescription: Use when: the user asks", "You are colon.")
+    (agents / "README.md").write_text("# Our collection\n")
+    fake_model.set_script([text("done")])
+    app = make_app(fake_model, project, agents_dir=agents, bundled=False)
+    async with app, Client(build_server(app), mode=mode) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        agent_tools = sorted(set(tools) - set(RUN_TOOLS))
+        result = await client.call_tool("powershell-5-1-expert", {"task": "x"})
+    assert agent_tools[:2] == ["colon", "get_run-3b754d"] and agent_tools[2] == "powershell-5-1-expert"
+    assert tools["get_run"].description != "clashes with our own tool"  # ours stays ours
+    assert "Use when: the user asks" in (tools["colon"].description or "")
+    assert result.is_error is False and "You are PS." in fake_model.requests[0].system_text

@@ -6,6 +6,8 @@ import argparse
 import json
 
 from subagents.cli.settings import build_app, settings_from_args
+from subagents.definitions.catalog import Catalog
+from subagents.definitions.spec import AgentSpec
 
 
 def cmd_agents_list(args: argparse.Namespace) -> int:
@@ -17,6 +19,7 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
                 [
                     {
                         "name": s.name,
+                        "written_name": s.agent_name,
                         "description": s.description,
                         "model": s.model,
                         "resolved_model": app.resolver.resolve(s.model),
@@ -37,14 +40,20 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
 
 
 def cmd_agents_show(args: argparse.Namespace) -> int:
-    app = build_app(settings_from_args(args))
+    app = build_app(settings_from_args(args), agent=args.name)
     spec = app.agent(args.name)
-    print(f"name:        {spec.name}\nsource:      {spec.source} ({spec.layer})")
+    print(f"name:        {_name_line(spec)}\nsource:      {spec.source} ({spec.layer})")
     print(f"model:       {spec.model} -> {app.resolver.resolve(spec.model)}")
     print(f"tools:       {', '.join(app.tool_names(spec)) or 'none'}")
     print(f"max turns:   {app.limits(spec).max_turns}\nread-only:   {not spec.writes}")
     print(f"description: {spec.description}\n\n{spec.prompt}")
     return 0
+
+
+def _name_line(spec: AgentSpec) -> str:
+    if not spec.renamed:
+        return spec.name
+    return f"{spec.name} (the file names it {spec.agent_name!r}, not a valid MCP tool name; served as {spec.name!r})"
 
 
 def cmd_agents_validate(args: argparse.Namespace) -> int:
@@ -63,10 +72,19 @@ def cmd_agents_validate(args: argparse.Namespace) -> int:
         )
         missing = []
     for spec in sorted(catalog.agents.values(), key=lambda s: s.name):
-        print(f"OK      {spec.name:<24} {spec.source} ({spec.layer})")
+        written = f"  (written {spec.agent_name!r})" if spec.renamed else ""
+        print(f"OK      {spec.name:<24} {spec.source} ({spec.layer}){written}")
     for problem in catalog.problems:
         print(f"{problem.level.upper():<7} {problem.path}: {problem.message}")
-    errors = len(catalog.errors) + len(missing)
-    warnings = len(catalog.problems) - len(catalog.errors)
-    print(f"\n{len(catalog.agents)} agents valid, {errors} invalid, {warnings} warnings")
-    return 1 if errors else 0
+    print(f"\n{_summary(catalog, missing=len(missing))}")
+    return 1 if catalog.errors or missing else 0
+
+
+def _summary(catalog: Catalog, *, missing: int) -> str:
+    count = {level: sum(p.level == level for p in catalog.problems) for level in ("error", "warning")}
+    repaired = len({p.path for p in catalog.problems if p.message.startswith("repaired:")})
+    skipped = sum(p.level == "info" and p.message.startswith("not an agent file") for p in catalog.problems)
+    return (
+        f"{len(catalog.agents)} agents valid, {count['error'] + missing} invalid, {count['warning']} warnings; "
+        f"{repaired} repaired, {skipped} not agent files (skipped)"
+    )

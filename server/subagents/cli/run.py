@@ -12,7 +12,7 @@ from subagents.cli.settings import build_app, settings_from_args
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    app = build_app(settings_from_args(args))
+    app = build_app(settings_from_args(args), agent=args.agent)
 
     async def run_once():  # type: ignore[no-untyped-def]
         async with app:

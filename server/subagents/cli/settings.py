@@ -63,7 +63,8 @@ def _float_env(env: Mapping[str, str], name: str) -> float | None:
         raise ConfigError(f"{name}={value!r} is not a number; give an amount in USD, e.g. {name}=5") from None
 
 
-def build_app(settings: Settings) -> Subagents:
+def build_app(settings: Settings, *, agent: str | None = None) -> Subagents:
+    """The app; with `agent`, only that agent's warnings are logged (`run`, `agents show`)."""
     from subagents.app import Subagents
 
-    return Subagents.build(settings)
+    return Subagents.build(settings, agent=agent)

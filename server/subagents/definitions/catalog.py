@@ -1,4 +1,10 @@
-"""The layered agent catalog: bundled < ~/.claude/agents < project .claude/agents < each --agents-dir."""
+"""The layered agent catalog: bundled < ~/.claude/agents < project .claude/agents < each --agents-dir.
+
+The project layer is every `.claude/agents` from the project folder up to its repository root, the
+closest winning (discovery.py). Layers override by the name as written, as Claude Code does; within one
+folder tree, two files of one name keep the later path in sorted order (Claude Code's rule). Then each
+agent gets its MCP tool name (names.py), and a mapped name is listed as an info line.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from subagents.definitions.discovery import project_agent_dirs, scan_agent_files
 from subagents.definitions.loader import Problem, load_agent_file
-from subagents.definitions.spec import AgentSpec
+from subagents.definitions.names import assign_tool_names, tool_name_for
+from subagents.definitions.spec import RESERVED_NAMES, AgentSpec
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +39,20 @@ class Catalog:
         return [p for p in self.problems if p.level == "error"]
 
     def get(self, name: str) -> AgentSpec | None:
-        return self.agents.get(name)
+        """The agent served as this tool name, or written with this name (`powershell-5.1-expert`)."""
+        spec = self.agents.get(name)
+        if spec is None:
+            spec = next((s for s in self.agents.values() if s.agent_name == name), None)
+        return spec
 
-    def log_problems(self) -> None:
-        for problem in self.problems:
-            (log.error if problem.level == "error" else log.warning)("%s", problem)
+    def problems_for(self, spec: AgentSpec) -> list[Problem]:
+        """What was found in this agent's own file: all a command about one agent needs to say."""
+        return [p for p in self.problems if spec.source is not None and p.path == spec.source]
+
+    def log_problems(self, problems: Iterable[Problem] | None = None) -> None:
+        levels = {"error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO}
+        for problem in self.problems if problems is None else problems:
+            log.log(levels[problem.level], "%s", problem)
 
 
 def bundled_agents_dir() -> Path:
@@ -49,12 +66,13 @@ def bundled_agents_dir() -> Path:
 def default_layers(
     *, project_dir: Path | None, extra_dirs: Sequence[Path] = (), bundled: bool = True, home: Path | None = None
 ) -> tuple[Layer, ...]:
+    home = home or Path.home()
     layers: list[Layer] = []
     if bundled:
         layers.append(Layer("bundled", bundled_agents_dir()))
-    layers.append(Layer("user", (home or Path.home()) / ".claude" / "agents"))
+    layers.append(Layer("user", home / ".claude" / "agents"))
     if project_dir is not None:
-        layers.append(Layer("project", project_dir / ".claude" / "agents"))
+        layers += [Layer("project", d) for d in project_agent_dirs(project_dir, home=home)]
     layers += [Layer("agents-dir", d) for d in extra_dirs]
     return tuple(_dedupe(layers))
 
@@ -69,54 +87,83 @@ def _dedupe(layers: Iterable[Layer]) -> Iterable[Layer]:
     return seen.values()
 
 
-def agent_files(directory: Path) -> list[Path]:
-    """Markdown files under the directory, recursively, in a stable order (Claude Code scans recursively)."""
-    if directory.is_file():
-        return [directory]  # `subagents agents validate one-agent.md`
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.rglob("*.md") if p.is_file() and not _hidden(p, directory))
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def load_catalog(layers: Sequence[Layer], *, require_dirs: Sequence[Path] = ()) -> Catalog:
     """Load every layer, lowest first, so a higher layer's agent replaces a lower one of the same name."""
     catalog = Catalog(layers=tuple(layers))
+    by_name: dict[str, AgentSpec] = {}
     for layer in layers:
         if not layer.path.exists():
             if layer.path in require_dirs:
                 catalog.problems.append(Problem(layer.path, "error", "agents directory does not exist"))
             continue
-        _load_layer(catalog, layer)
+        for spec in _load_layer(catalog.problems, layer):
+            previous = by_name.get(spec.agent_name)
+            if previous is not None:
+                catalog.problems.append(
+                    Problem(
+                        _where(spec),
+                        "warning",
+                        f"overrides agent {spec.agent_name!r} from {previous.source} ({previous.layer})",
+                    )
+                )
+                spec = spec.model_copy(update={"shadows": previous.layer})
+            by_name[spec.agent_name] = spec
+    catalog.agents = _serve(list(by_name.values()), catalog.problems)
     return catalog
 
 
-def _load_layer(catalog: Catalog, layer: Layer) -> None:
-    names_in_layer: dict[str, Path] = {}
-    for path in agent_files(layer.path):
+def _load_layer(problems: list[Problem], layer: Layer) -> list[AgentSpec]:
+    scan = scan_agent_files(layer.path)
+    problems += scan.problems
+    kept: dict[str, AgentSpec] = {}
+    for path in scan.files:
         result = load_agent_file(path, layer=layer.label)
-        catalog.problems.extend(result.problems)
+        problems += result.problems
         spec = result.spec
         if spec is None:
             continue
-        if spec.name in names_in_layer:
-            catalog.problems.append(
+        earlier = kept.get(spec.agent_name)
+        if earlier is not None:
+            problems.append(
                 Problem(
-                    path,
+                    _where(earlier),
                     "warning",
-                    f"agent {spec.name!r} is also defined in "
-                    f"{names_in_layer[spec.name]} in the same directory; this one is ignored",
+                    f"agent {spec.agent_name!r} is defined again in {path}; that file is used and this one is "
+                    "ignored (in one folder tree the later path in sorted order wins, as in Claude Code)",
                 )
             )
-            continue
-        names_in_layer[spec.name] = path
-        previous = catalog.agents.get(spec.name)
-        if previous is not None:
-            catalog.problems.append(
-                Problem(path, "warning", f"overrides agent {spec.name!r} from {previous.source} ({previous.layer})")
-            )
-            spec = spec.model_copy(update={"shadows": previous.layer})
-        catalog.agents[spec.name] = spec
+        kept[spec.agent_name] = spec
+    return list(kept.values())
+
+
+def _serve(specs: list[AgentSpec], problems: list[Problem]) -> dict[str, AgentSpec]:
+    """Key every agent by its MCP tool name; say where that is not the name as written."""
+    tool_names = assign_tool_names((s.agent_name for s in specs), RESERVED_NAMES)
+    holder = {tool_names[s.agent_name]: s for s in specs}
+    agents: dict[str, AgentSpec] = {}
+    for spec in specs:
+        tool = tool_names[spec.agent_name]
+        if tool != spec.agent_name:
+            problems.append(Problem(_where(spec), "info", _renamed(spec.agent_name, tool, holder)))
+        agents[tool] = spec.model_copy(update={"name": tool, "declared_name": spec.agent_name})
+    return agents
+
+
+def _renamed(name: str, tool: str, holder: dict[str, AgentSpec]) -> str:
+    mapped = tool_name_for(name)
+    if mapped == tool:
+        return (
+            f"served as MCP tool {tool!r}: the name {name!r} is not a valid MCP tool name "
+            "(letters, digits, '_' and '-', at most 64)"
+        )
+    other = holder.get(mapped)
+    taken_by = (
+        "one of the server's own tools"
+        if mapped in RESERVED_NAMES or other is None
+        else f"the agent {other.agent_name!r} in {_where(other)}"
+    )
+    return f"served as MCP tool {tool!r}: {mapped!r} is taken by {taken_by}"
+
+
+def _where(spec: AgentSpec) -> Path:
+    return spec.source if spec.source is not None else Path(spec.agent_name)

@@ -2,27 +2,33 @@
 
 A file is markdown with YAML frontmatter between `---` lines; the body is the system prompt.
 Problems come back as `Problem`s (error: the file is not loaded; warning: loaded, but something in
-it is not honoured here), never as a silent skip.
+it is not honoured here; info: what a reader should know, such as a file that is not an agent),
+never as a silent skip. Where Claude Code ignores a bad value (`maxTurns: many`, `model: 5`), so do we,
+with a warning; where it refuses a file, so do we, with the reason.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import ValidationError
 
+from subagents.definitions.frontmatter import InvalidAgentFile, NotAnAgentFile, read_frontmatter
+from subagents.definitions.names import assign_tool_names, name_problem
 from subagents.definitions.spec import (
-    NAME_PATTERN,
     READ_TOOLS,
     RESERVED_NAMES,
     WRITE_TOOLS,
     AgentSpec,
     SubagentsOptions,
 )
+
+MAX_FILE_BYTES = 1024 * 1024  # Claude Code skips larger files
 
 # Claude Code fields we accept but cannot honour, with what happens instead.
 NOT_HONOURED = {
@@ -62,7 +68,7 @@ MODEL_ALIASES = ("inherit", "sonnet", "opus", "haiku", "fable")
 @dataclass(frozen=True)
 class Problem:
     path: Path
-    level: Literal["error", "warning"]
+    level: Literal["error", "warning", "info"]
     message: str
 
     def __str__(self) -> str:
@@ -75,122 +81,151 @@ class LoadResult:
     problems: tuple[Problem, ...]
 
 
-class _Invalid(Exception):
-    """One reason the file cannot be loaded."""
-
-
-def split_frontmatter(text: str) -> tuple[str, str] | None:
-    """Return (yaml, body), or None when the file has no frontmatter block."""
-    text = text.removeprefix("\ufeff")
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].strip() != "---":
-        return None
-    for i, line in enumerate(lines[1:], start=1):
-        if line.strip() == "---":
-            return "".join(lines[1:i]), "".join(lines[i + 1 :])
-    raise _Invalid("the frontmatter opened with '---' is never closed by a '---' line")
-
-
-def parse_tool_list(value: Any, field: str) -> tuple[str, ...]:
-    """`tools`/`disallowedTools`: a comma string or a YAML list, as Claude Code takes them."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        items = value.split(",")
-    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-        items = value
-    else:
-        raise _Invalid(f"'{field}' must be a comma-separated string or a list of tool names")
-    # `Bash(git:*)` style permission rules name the tool before the parenthesis.
-    names = (item.strip().split("(", 1)[0].strip() for item in items)
-    return tuple(dict.fromkeys(n for n in names if n))
+_Invalid = InvalidAgentFile  # the name the loader's callers and tests know
 
 
 def load_agent_file(path: Path, *, layer: str = "project") -> LoadResult:
+    """One file: its agent and warnings, or the one reason it is not loaded (never an exception)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            reason = "the file is larger than 1 MiB; Claude Code skips it too"
+            return LoadResult(None, (Problem(path, "error", reason),))
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return LoadResult(None, (Problem(path, "error", f"cannot read the file ({exc})"),))
     try:
         spec, warnings = parse_agent(text, path=path, layer=layer)
+    except NotAnAgentFile as exc:
+        return LoadResult(None, (Problem(path, "info", f"not an agent file, skipped: {exc}"),))
     except _Invalid as exc:
         return LoadResult(None, (Problem(path, "error", str(exc)),))
     return LoadResult(spec, tuple(Problem(path, "warning", w) for w in warnings))
 
 
 def parse_agent(text: str, *, path: Path | None = None, layer: str = "inline") -> tuple[AgentSpec, list[str]]:
-    parts = split_frontmatter(text)
-    if parts is None:
-        raise _Invalid("no YAML frontmatter: the file must start with a '---' line, then name: and description:")
-    raw_yaml, body = parts
-    try:
-        data = yaml.safe_load(raw_yaml) if raw_yaml.strip() else {}
-    except yaml.YAMLError as exc:
-        raise _Invalid(f"the frontmatter is not valid YAML: {_yaml_reason(exc)}") from None
-    except RecursionError:
-        raise _Invalid("the frontmatter is nested too deeply to read") from None
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise _Invalid(f"the frontmatter holds a value that cannot be read: {exc}") from None
-    if not isinstance(data, dict):
-        raise _Invalid("the frontmatter must be a YAML mapping of fields (name: ..., description: ...)")
-    # YAML reads `on:` or `1:` as non-text keys; keep them as names, so they are reported as unknown fields.
-    data = {k if isinstance(k, str) else str(k): v for k, v in data.items()}
-    warnings: list[str] = []
+    """One agent from its file's text, with what a reader should be warned of; raises when it cannot load."""
+    frontmatter = read_frontmatter(text)
+    if frontmatter is None:
+        raise NotAnAgentFile("no frontmatter (an agent file starts with a '---' line, then name: and description:)")
+    data = frontmatter.data
+    warnings = list(frontmatter.notes)
+    name = _name(data)
+    tools, tool_notes = parse_tool_list(data.get("tools"), "tools", absent="tools" not in data)
+    denied, denied_notes = parse_tool_list(data.get("disallowedTools"), "disallowedTools")
     spec = AgentSpec(
-        name=_name(data),
+        name=assign_tool_names([name], RESERVED_NAMES)[name],
+        declared_name=name,
         description=_description(data),
-        prompt=body.strip(),
-        tools=parse_tool_list(data["tools"], "tools") if data.get("tools") is not None else None,
-        disallowed_tools=parse_tool_list(data.get("disallowedTools"), "disallowedTools"),
+        prompt=frontmatter.body.strip(),
+        tools=tools,
+        disallowed_tools=denied or (),
         model=_model(data, warnings),
-        max_turns=_max_turns(data),
+        max_turns=_max_turns(data, warnings),
         options=_options(data),
         source=path,
         layer=layer,
         fields=data,
     )
-    warnings += _tool_warnings(spec) + _field_warnings(data)
+    warnings += tool_notes + denied_notes + _tool_warnings(spec) + _field_warnings(data)
     if not spec.prompt:
         warnings.append("the body is empty, so the agent has no system prompt")
     return spec, warnings
 
 
-def _yaml_reason(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    # +2: the opening '---' line, and YAML counts from zero.
-    return f"{problem} (line {mark.line + 2})" if mark is not None else str(problem)
-
-
 def _name(data: dict[str, Any]) -> str:
     name = data.get("name")
     if name is None or name == "":
-        raise _Invalid("missing required field 'name' (lowercase letters, digits and hyphens, e.g. my-agent)")
+        if data.get("description") is None:
+            raise NotAnAgentFile("its frontmatter has no name and no description")
+        raise _Invalid("missing required field 'name' (e.g. name: my-agent)")
     if not isinstance(name, str):
-        raise _Invalid(f"'name' must be a string, got {type(name).__name__}")
-    if not NAME_PATTERN.fullmatch(name):
-        raise _Invalid(
-            f"invalid name {reprlib.repr(name)}: use letters, digits, '-' or '_', start with a letter or digit, "
-            "at most 64 characters (it becomes the MCP tool name)"
-        )
-    if name in RESERVED_NAMES:
-        raise _Invalid(f"the name {name!r} is taken by one of the server's own tools; rename the agent")
+        raise _Invalid(f"'name' must be text, got {type(name).__name__} {reprlib.repr(name)}; quote it")
+    problem = name_problem(name)
+    if problem is not None:
+        raise _Invalid(f"invalid name {reprlib.repr(name)}: {problem}")
     return name
 
 
 def _description(data: dict[str, Any]) -> str:
     desc = data.get("description")
-    if not isinstance(desc, str) or not desc.strip():
+    if not isinstance(desc, str) or not desc:
         raise _Invalid("missing required field 'description' (it tells the client when to use this agent)")
-    return desc.strip()
+    # Claude Code turns a written backslash-n into a line break.
+    desc = desc.replace("\\n", "\n").strip()
+    if not desc:
+        raise _Invalid("the 'description' is blank; say when the client should use this agent")
+    return desc
+
+
+# Claude Code splits a tool string at commas and spaces, except inside parentheses: `Bash(git diff:*)`.
+def _split_tools(items: list[str]) -> list[str]:
+    tokens: list[str] = []
+    for item in items:
+        token, nested = "", False
+        for char in item:
+            if char in "()":
+                nested = char == "("
+                token += char
+            elif char in ", " and not nested:
+                if token.strip():
+                    tokens.append(token.strip())
+                token = ""
+            elif token or char.strip():
+                token += char
+        if token.strip():
+            tokens.append(token.strip())
+    return tokens
+
+
+def parse_tool_list(value: Any, field: str, *, absent: bool = False) -> tuple[tuple[str, ...] | None, list[str]]:
+    """`tools`/`disallowedTools` as Claude Code reads them: a string or list of names split at commas and
+    spaces; `*` means every tool; an empty or unreadable value means none. Returns (names, warnings);
+    names is None for every tool."""
+    if absent:
+        return None, []
+    notes: list[str] = []
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, list):
+        items = [v for v in value if isinstance(v, str)]
+        if len(items) < len(value):
+            notes.append(f"'{field}' entries that are not text are ignored (as in Claude Code)")
+    else:
+        items = []
+        if value not in (None, False, 0):
+            notes.append(f"'{field}' must be a comma-separated string or a list of tool names")
+    tokens = _split_tools(items)
+    if "*" in tokens:
+        if field == "disallowedTools":
+            return (), [*notes, "'disallowedTools: *' denies nothing in Claude Code, so nothing is denied here"]
+        return None, notes
+    # `Bash(git:*)` style permission rules name the tool before the parenthesis.
+    names = tuple(dict.fromkeys(n for n in (t.split("(", 1)[0].strip() for t in tokens) if n))
+    if field == "tools" and not names:
+        notes = [
+            "; ".join(
+                [
+                    *notes,
+                    "'tools' names no tool, so the agent gets none (as in Claude Code); "
+                    "leave the field out to give it every tool",
+                ]
+            )
+        ]
+    return names, notes
 
 
 def _model(data: dict[str, Any], warnings: list[str]) -> str:
-    model = data.get("model", "inherit")
+    model = data.get("model")
     if model is None:
         return "inherit"
     if not isinstance(model, str) or not model.strip():
-        raise _Invalid(f"'model' must be {', '.join(MODEL_ALIASES)} or a full model id")
+        warnings.append(
+            f"'model' {reprlib.repr(model)} is ignored, as Claude Code ignores it, so the agent inherits the "
+            f"model; use {', '.join(MODEL_ALIASES)} or a full model id"
+        )
+        return "inherit"
     model = model.strip()
     if model.lower() in MODEL_ALIASES:
         return model.lower()
@@ -199,13 +234,47 @@ def _model(data: dict[str, Any], warnings: list[str]) -> str:
     return model
 
 
-def _max_turns(data: dict[str, Any]) -> int | None:
+def _max_turns(data: dict[str, Any], warnings: list[str]) -> int | None:
     value = data.get("maxTurns")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _Invalid(f"'maxTurns' must be a positive whole number, got {reprlib.repr(value)}")
-    return value
+    turns = _whole_number(value)
+    if turns is None or turns < 1:
+        warnings.append(
+            f"'maxTurns' {reprlib.repr(value)} is ignored, as Claude Code ignores it (a positive whole number "
+            "is needed), so the server's default applies"
+        )
+        return None
+    return turns
+
+
+_EXPONENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
+_GROUPED = re.compile(r"[+-]?[0-9]{1,3}([_,\u00a0\u202f ])[0-9]{3}(?:\1[0-9]{3})*")
+_LEADING_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _whole_number(value: object) -> int | None:
+    """A number as Claude Code reads maxTurns: integral numbers, and text read like JavaScript's parseInt
+    (`'5'`, `'5 turns'`, `'1e1'`, `'1,000'`)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    try:
+        if len(text) <= 32 and _EXPONENT.fullmatch(text):
+            number = float(text)
+            return int(number) if math.isfinite(number) and number.is_integer() else None
+        if len(text) <= 32 and _GROUPED.fullmatch(text):
+            return int(re.sub(r"[_,\u00a0\u202f ]", "", text))
+        match = _LEADING_INT.match(text)
+        return int(match.group()) if match else None
+    except ValueError:  # more than 4300 digits
+        return None
 
 
 def _options(data: dict[str, Any]) -> SubagentsOptions:

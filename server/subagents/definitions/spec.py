@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 READ_TOOLS = ("Read", "Grep", "Glob", "LS")
 WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit", "Bash")
 
-# The MCP tool-name rule (SEP-986) narrowed to what Claude Code accepts for agent names.
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# The MCP tool-name rule (SEP-986): every agent is served under a name that matches it (see names.py).
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # Names the server uses for its own tools; an agent may not take them.
 RESERVED_NAMES = frozenset({"start_agent", "get_run", "cancel_run", "continue_run", "list_agents"})
@@ -35,10 +35,10 @@ class SubagentsOptions(BaseModel):
 class AgentSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    name: str
+    name: str  # the MCP tool name: the name as written, or its mapping when that is not a valid tool name
     description: str
     prompt: str
-    tools: tuple[str, ...] | None = None  # None: the field was absent, so every tool we offer
+    tools: tuple[str, ...] | None = None  # None: absent or "*", so every tool we offer
     disallowed_tools: tuple[str, ...] = ()
     model: str = "inherit"
     max_turns: int | None = None
@@ -46,7 +46,18 @@ class AgentSpec(BaseModel):
     source: Path | None = None
     layer: str = "inline"
     fields: dict[str, Any] = Field(default_factory=dict)  # every frontmatter field, as written
+    declared_name: str | None = None  # the name as the file writes it (Claude Code's identity for the agent)
     shadows: str | None = None  # the lower layer's agent of the same name this one replaces, e.g. "bundled"
+
+    @property
+    def agent_name(self) -> str:
+        """The name as written: what layers override by, and what Claude Code calls the agent."""
+        return self.declared_name or self.name
+
+    @property
+    def renamed(self) -> bool:
+        """True when the MCP tool name differs from the name the file writes."""
+        return self.agent_name != self.name
 
     @property
     def effective_tools(self) -> tuple[str, ...]:
@@ -65,4 +76,4 @@ class AgentSpec(BaseModel):
         """The agent file as written, for the `subagents://agents/{name}` resource."""
         if self.source is not None and self.source.is_file():
             return self.source.read_text(encoding="utf-8")
-        return f"---\nname: {self.name}\ndescription: {self.description}\n---\n{self.prompt}"
+        return f"---\nname: {self.agent_name}\ndescription: {self.description}\n---\n{self.prompt}"
