@@ -293,3 +293,9 @@ def test_bad_subagents_options_are_errors(tmp_path: Path, options: str, reason: 
 def test_empty_body_is_warned_about(tmp_path: Path) -> None:
     _, _, warnings = load(tmp_path, "name: a\ndescription: d", body="")
     assert any("no system prompt" in w for w in warnings)
+
+
+def test_temperature_is_reported_as_not_honoured() -> None:
+    spec, warnings = parse_agent("---\nname: a\ndescription: d\nsubagents:\n  temperature: 0.2\n---\nbody")
+    assert spec.options.temperature == 0.2
+    assert any("temperature" in w and "not honoured" in w and "2026-10-21" in w for w in warnings)

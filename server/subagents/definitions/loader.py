@@ -128,7 +128,7 @@ def parse_agent(text: str, *, path: Path | None = None, layer: str = "inline") -
         layer=layer,
         fields=data,
     )
-    warnings += tool_notes + denied_notes + _tool_warnings(spec) + _field_warnings(data)
+    warnings += tool_notes + denied_notes + _tool_warnings(spec) + _field_warnings(data) + _option_warnings(spec)
     if not spec.prompt:
         warnings.append("the body is empty, so the agent has no system prompt")
     return spec, warnings
@@ -299,6 +299,15 @@ def _tool_warnings(spec: AgentSpec) -> list[str]:
     return [
         f"tools not available in subagents, ignored: {', '.join(unknown)} "
         f"(available: {', '.join(READ_TOOLS + WRITE_TOOLS)})"
+    ]
+
+
+def _option_warnings(spec: AgentSpec) -> list[str]:
+    if spec.options.temperature is None:
+        return []
+    return [
+        "'subagents.temperature' is not honoured: the Messages API version this server speaks (2026-10-21) "
+        "refuses sampling parameters on every model, so it is not sent; remove it"
     ]
 
 
