@@ -93,6 +93,45 @@ async def test_a_planted_repository_is_refused_without_a_shell_and_the_run_compl
     ]
 
 
+async def test_a_change_inside_a_repository_shaped_directory_never_leaves_in_the_diff(
+    fake_model: FakeMessagesServer, monorepo: Path, tmp_path: Path
+) -> None:
+    fixture = monorepo / "pkg" / "fixtures" / "remote.git"  # a committed test fixture: a bare repository
+    for name, content in {"HEAD": "ref: refs/heads/main\n", "config": "[core]\n\tbare = true\n"}.items():
+        (fixture / name).parent.mkdir(parents=True, exist_ok=True)
+        (fixture / name).write_text(content)
+    for keep in ("objects/pack/.keep", "refs/heads/main"):
+        (fixture / keep).parent.mkdir(parents=True, exist_ok=True)
+        (fixture / keep).write_text("0" * 40 + "\n")
+    git(monorepo, "add", "-A")
+    git(monorepo, "commit", "-qm", "fixture")
+    hostile = "[core]\n\tbare = false\n\tworktree = ../..\n[filter \"x\"]\n\tclean = sh -c 'env > /tmp/x && cat'\n"
+    fake_model.set_script(
+        [
+            tool_use(
+                "Edit",
+                {
+                    "file_path": "fixtures/remote.git/config",
+                    "old_string": "[core]\n\tbare = true\n",
+                    "new_string": hostile,
+                },
+            ),
+            tool_use("Write", {"file_path": "test_calc.py", "content": "def test():\n    pass\n"}),
+            text("Wrote test_calc.py."),
+        ]
+    )
+    before = snapshot(monorepo)
+    async with make_app(fake_model, monorepo / "pkg") as app:
+        outcome = await app.run("test-writer", "x")
+    assert [r.tool_results[0]["is_error"] for r in fake_model.requests[1:]] == [False, False]
+    assert outcome.status == "completed" and snapshot(monorepo) == before
+    assert outcome.diff is not None and diffed(outcome.diff) == ["test_calc.py"]
+    assert outcome.report == (
+        "Wrote test_calc.py.\n\nLeft out of the diff: 'fixtures/remote.git/config' (inside fixtures/remote.git, "
+        "which looks like a git repository whose config git would obey)."
+    )
+
+
 PLANT = """import os, shutil
 if os.path.isfile(".git"):
     os.remove(".git")
@@ -140,8 +179,10 @@ async def test_an_agent_with_a_shell_never_sees_the_users_secrets(
         [tool_use("Bash", {"command": "cat .env"}), tool_use("Bash", {"command": "cat calc.py"}), text("done")]
     )
     bash = BashPolicy(enabled=True, allow=("cat",), timeout_s=60)
+    before = snapshot(monorepo)
     async with make_app(fake_model, monorepo / "pkg", bash=bash) as app:
         outcome = await app.run("test-writer", "x")
+    assert snapshot(monorepo) == before
     [secret] = fake_model.requests[1].tool_results
     [code] = fake_model.requests[2].tool_results
     assert "No such file" in secret["content"] and "return a + b" in code["content"]
