@@ -174,9 +174,11 @@ async def test_plain_directory_is_copied_without_following_links(tmp_path: Path)
         (root / junk).mkdir()
         (root / junk / "big.js").write_text("junk\n")
     os.mkfifo(root / "fifo")
+    (root / "pkg" / "tool.sh").write_text("#!/bin/sh\n")
+    (root / "pkg" / "tool.sh").chmod(0o755)
     before = snapshot(root)
     async with await Workspace.create(root, base_dir=tmp_path) as ws:
-        assert ws.path.name == "plain"
+        assert ws.path.name == "plain" and (ws.path / "pkg" / "tool.sh").stat().st_mode & 0o777 == 0o755
         assert not await anyio.Path(ws.path / "leak").is_symlink()
         assert not await anyio.Path(ws.path / "fifo").exists()
         assert os.readlink(ws.path / "inside_abs") == "pkg/mod.py"  # rewritten to stay in the copy

@@ -30,7 +30,7 @@ _NOTHING_RUNS = (
 _PRIVATE = (
     *_NOTHING_RUNS,
     *("-c", "core.attributesFile=/dev/null", "-c", "core.excludesFile=/dev/null"),
-    *("-c", "core.autocrlf=false", "-c", "core.safecrlf=false", "-c", "core.looseCompression=1"),
+    *("-c", "core.autocrlf=false", "-c", "core.safecrlf=false", "-c", "core.compression=1"),
     *("-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"),
     *("-c", "user.name=subagents", "-c", "user.email=subagents@localhost"),
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -110,7 +109,7 @@ class Copier:
     def entry(self, src: Path, dst: Path) -> None:
         try:
             self._entry(src, dst)
-        except (FileNotFoundError, PermissionError) as exc:  # gone since listed, or unreadable
+        except OSError as exc:  # gone or changed since listed, or unreadable
             log.warning("workspace copy skips %s: %s", src, exc)
 
     def _secret(self, path: Path) -> bool:
@@ -129,8 +128,7 @@ class Copier:
             os.symlink(os.path.relpath(real, src.parent), dst)
         elif stat.S_ISREG(info.st_mode):
             self._spend(info.st_size)
-            shutil.copyfile(src, dst, follow_symlinks=False)  # contents and mode: all git keeps
-            os.chmod(dst, stat.S_IMODE(info.st_mode))
+            _copy_file(src, dst, stat.S_IMODE(info.st_mode))
 
     def _spend(self, size: int) -> None:
         self.files += 1
@@ -141,3 +139,20 @@ class Copier:
                 f"files or {self.max_bytes:,} bytes besides .git, node_modules and .venv). Point the "
                 "server at a smaller --root, or commit or ignore large untracked files."
             )
+
+
+def _copy_file(src: Path, dst: Path, mode: int) -> None:
+    """Contents and mode (all git keeps), never following a link or blocking on a FIFO swapped in."""
+    source = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(source).st_mode):
+            return
+        target = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.fchmod(target, mode)
+            while os.sendfile(target, source, None, 1 << 30):
+                pass
+        finally:
+            os.close(target)
+    finally:
+        os.close(source)
