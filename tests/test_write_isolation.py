@@ -1,4 +1,4 @@
-"""test-writer end to end: it writes and runs tests in an isolated worktree; the user gets a diff."""
+"""test-writer end to end: it writes and runs tests in an isolated copy; the user gets a diff."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ async def test_test_writer_returns_a_diff_and_runs_the_tests(
 
     assert fake_model.requests[0].tool_names == ["Read", "Grep", "Glob", "LS", "Write", "Edit", "Bash"]
     [ran] = fake_model.requests[2].tool_results
-    assert "1 passed" in ran["content"], ran  # the tests ran, in the worktree
+    assert "1 passed" in ran["content"], ran  # the tests ran, in the copy
 
     diff = result.structured_content["diff"]  # type: ignore[index]
     assert "+++ b/tests/test_calc.py" in diff and "notes.txt" not in diff

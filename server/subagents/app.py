@@ -32,6 +32,7 @@ from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.recorder import RunRecorder
 from subagents.roots import effective_roots
 from subagents.tools.registry import Toolbox
+from subagents.tools.workspace import remove_orphaned_workspaces
 from subagents.toolset import available_tools, open_toolset
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class Subagents:
             RetryPolicy(attempts=settings.retry_attempts, base_delay_s=settings.retry_base_delay_s),
             fallback_model=settings.fallback_model,
         )
+        if orphans := remove_orphaned_workspaces():
+            log.warning("removed %d workspaces left by servers that stopped mid-run", len(orphans))
         store = None
         if settings.store_enabled:
             store = RunStore(settings.store_path or RunStore.default_path())
@@ -355,10 +358,13 @@ class Subagents:
             if outcome.status == "cancelled":
                 return outcome
             try:
-                diff = await toolset.diff()
+                changes = await toolset.changes()
             except SubagentsError as exc:
                 return _ended(outcome, "failed", f"The agent's changes could not be collected: {exc}", "diff")
-            return outcome if diff is None else outcome.model_copy(update={"diff": diff})
+            if changes is None:
+                return outcome
+            report = "\n\n".join(filter(None, (outcome.report, changes.note)))
+            return outcome.model_copy(update={"diff": changes.diff, "report": report})
 
     async def _loop(self, run: _Run, toolbox: Toolbox) -> RunOutcome:
         spec = run.spec

@@ -1,5 +1,5 @@
 """The tools one run gets: read-only tools on the roots, or, for an agent that writes, every tool on an
-isolated copy of the first root (a git worktree, or a temporary copy), whose changes come back as a diff."""
+isolated copy of the first root, whose changes come back as a diff."""
 
 from __future__ import annotations
 
@@ -23,16 +23,25 @@ def available_tools(wanted: Sequence[str], bash: BashPolicy) -> tuple[str, ...]:
     return tuple(t for t in wanted if t in offered)
 
 
+@dataclass(frozen=True)
+class Changes:
+    """A writing agent's result: the diff, and a note for the report on what it leaves out ("" if nothing)."""
+
+    diff: str
+    note: str
+
+
 @dataclass
 class Toolset:
     toolbox: Toolbox
     workspace: Workspace | None = None
 
-    async def diff(self) -> str | None:
-        """The agent's changes as a unified diff that `git apply` takes in the user's root; None if read-only."""
+    async def changes(self) -> Changes | None:
+        """The agent's changes, as a diff that `git apply` takes in the user's root; None if read-only."""
         if self.workspace is None:
             return None
-        return await self.workspace.diff()
+        diff = await self.workspace.diff()
+        return Changes(diff, self.workspace.left_out_note())
 
 
 @asynccontextmanager

@@ -150,7 +150,7 @@ async def test_pytest_runs_the_written_tests_in_the_workspace(tmp_path: Path) ->
         diff = await ws.diff()
         assert ws.changed_files() == ["tests/test_neg.py"]  # no caches or bytecode from the run
         assert "b/tests/test_neg.py" in diff
-        assert [p.name for p in ws.scratch.iterdir()] == ["proj"]  # the run's HOME is gone
+        assert list(ws.scratch.iterdir()) == []  # the run's HOME is gone
     assert not (repo / "tests" / "test_neg.py").exists()
 
 

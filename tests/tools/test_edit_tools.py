@@ -11,6 +11,7 @@ import pytest
 from subagents.tools.base import ToolOutput
 from subagents.tools.bash import BashPolicy
 from subagents.tools.edit import MAX_WRITE_BYTES, Edit, Write
+from subagents.tools.gitdir import is_git_name
 from subagents.tools.registry import Toolbox
 from subagents.tools.sandbox import Sandbox
 from subagents.tools.write_registry import WRITE_TOOLS_IMPLEMENTED, build_write_tools
@@ -80,6 +81,35 @@ async def test_write_refuses_paths_the_sandbox_refuses(
     assert out.is_error and reason in out.text
     assert not (tmp_path / "escape.py").exists() and not (tmp_path / "outside" / "missing.txt").exists()
     assert os.listdir(tmp_path / "outside") == []
+
+
+@pytest.mark.parametrize(
+    "writes",
+    [
+        ["HEAD", "objects/x", "refs/x"],  # a bare repository
+        ["refs/x", "objects/x", "HEAD"],
+        ["store/objects/x", "store/refs/x", "commondir", "HEAD"],  # HEAD + commondir: objects live elsewhere
+        ["sub/HEAD", "sub/commondir"],
+    ],
+)
+async def test_write_refuses_the_file_that_would_make_a_directory_a_git_repository(
+    root: Path, box: Toolbox, writes: list[str]
+) -> None:
+    outs = [await call(box, "Write", file_path=path, content="ref: refs/heads/main\n") for path in writes]
+    assert [o.is_error for o in outs] == [False] * (len(writes) - 1) + [True]
+    assert "look like a git repository" in outs[-1].text and not (root / writes[-1]).exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "is_git"),
+    [
+        (".git", True), (".GIT", True), (".git.", True), (".git ", True), (".git. .", True), ("GIT~1", True),
+        ("git~2", True), (".git::$INDEX_ALLOCATION", True), (".g\u200cit", True), (".\ufeffgit", True),
+        (".gitignore", False), (".gitattributes", False), ("git", False), ("x.git", False), ("git~", False),
+    ],
+)  # fmt: skip
+def test_git_names_include_every_alias_a_filesystem_may_take(name: str, is_git: bool) -> None:
+    assert is_git_name(name) is is_git
 
 
 async def test_write_caps_content_size_and_checks_arguments(box: Toolbox) -> None:

@@ -1,4 +1,4 @@
-"""Workspace: an isolated worktree or copy whose diff applies to the user's tree, which never changes."""
+"""Workspace: an isolated copy whose diff applies to the user's tree, which never changes."""
 
 from __future__ import annotations
 
@@ -44,14 +44,10 @@ def make_repo(path: Path) -> Path:
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
-    """Every file, link and directory under root, by content; git's object store aside (a worktree
-    commit adds unreachable objects there, which gc removes)."""
+    """Every file, link and directory under root, .git included, by content."""
     out: dict[str, bytes] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         rel = Path(dirpath).relative_to(root)
-        if rel.parts[:2] == (".git", "objects"):
-            dirnames[:] = []
-            continue
         for name in dirnames + filenames:
             path = Path(dirpath) / name
             if path.is_symlink():
@@ -109,14 +105,13 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-async def test_worktree_carries_uncommitted_state_and_its_diff_applies_to_the_user_tree(
-    repo: Path, tmp_path: Path
-) -> None:
+async def test_copy_carries_uncommitted_state_and_its_diff_applies_to_the_user_tree(repo: Path, tmp_path: Path) -> None:
     before, state = snapshot(repo), git_state(repo)
     base = tmp_path / "ws"
     base.mkdir()
     async with await Workspace.create(repo, base_dir=base) as ws:
-        assert ws.path.is_relative_to(base) and ws.path.name == "proj"
+        assert ws.path.is_relative_to(base) and ws.path.name == "proj" and ws.top == ws.path
+        assert not await anyio.Path(ws.path / ".git").exists()  # nothing in the copy points into the user's repository
         for name in ("calc.py", "data.bin"):
             assert (ws.path / name).read_bytes() == (repo / name).read_bytes()
         assert (ws.path / "staged.py").exists() and (ws.path / "notes.txt").exists()
@@ -129,7 +124,7 @@ async def test_worktree_carries_uncommitted_state_and_its_diff_applies_to_the_us
         expected = {name: (ws.path / name).read_bytes() for name in ws.changed_files()}
         assert "diff --git a/calc.py b/calc.py" in diff and "-    return a + b" in diff
         assert "notes.txt" not in diff and "staged.py" not in diff and "pycache" not in diff
-        assert snapshot(repo) == {**before, **_worktree_entry(snapshot(repo))}
+        assert snapshot(repo) == before  # nothing of ours in the user's tree or .git, even while open
     assert snapshot(repo) == before and git_state(repo) == state
     assert os.listdir(base) == [] and not (repo / ".git" / "worktrees").exists()
 
@@ -140,26 +135,28 @@ async def test_worktree_carries_uncommitted_state_and_its_diff_applies_to_the_us
     assert {name: (target / name).read_bytes() for name in expected} == expected
 
 
-def _worktree_entry(snap: dict[str, bytes]) -> dict[str, bytes]:
-    """While a workspace is open, git's entry for it under .git/worktrees is the only difference."""
-    return {k: v for k, v in snap.items() if k.startswith(".git/worktrees")}
-
-
-async def test_root_in_a_subdirectory_gets_paths_relative_to_it(tmp_path: Path) -> None:
+async def test_root_in_a_subdirectory_is_copied_alone_and_the_repository_ignore_rules_still_apply(
+    tmp_path: Path,
+) -> None:
     repo = make_repo(tmp_path / "proj")
     (repo / "sub").mkdir()
     (repo / "sub" / "mod.py").write_text("X = 1\n")
+    (repo / ".git" / "info" / "exclude").write_text("*.log\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "sub")
     (repo / "sub" / "draft.py").write_text("untracked in sub\n")
     (repo / "elsewhere.txt").write_text("untracked outside the root\n")
+    before = snapshot(repo)
     async with await Workspace.create(repo / "sub", base_dir=tmp_path) as ws:
-        assert ws.path.name == "sub" and (ws.path / "draft.py").exists()
-        assert (ws.path.parent / "calc.py").exists() and not (ws.path.parent / "elsewhere.txt").exists()
+        assert ws.path.name == "sub" and sorted(os.listdir(ws.path)) == ["draft.py", "mod.py"]
         await Edit(Sandbox([ws.path])).run({"file_path": "mod.py", "old_string": "1", "new_string": "2"})
-        (ws.path.parent / "calc.py").write_text("outside the root: not in the diff\n")
+        for ignored in ("build/out.txt", "run.log"):  # ignored by the repository's rules above the root
+            (ws.path / ignored).parent.mkdir(exist_ok=True)
+            (ws.path / ignored).write_text("ignored\n")
         diff = await ws.diff()
-    assert "a/mod.py" in diff and "sub/" not in diff and "calc.py" not in diff
+        assert ws.changed_files() == ["mod.py"]
+    assert "a/mod.py" in diff and "sub/" not in diff and "build" not in diff and "run.log" not in diff
+    assert snapshot(repo) == before
     target = copy_tree(repo / "sub", tmp_path / "apply")
     patch_p1(target, diff)
     assert (target / "mod.py").read_text() == "X = 2\n"
@@ -177,15 +174,19 @@ async def test_plain_directory_is_copied_without_following_links(tmp_path: Path)
         (root / junk).mkdir()
         (root / junk / "big.js").write_text("junk\n")
     os.mkfifo(root / "fifo")
+    (root / "pkg" / "tool.sh").write_text("#!/bin/sh\n")
+    (root / "pkg" / "tool.sh").chmod(0o755)
     before = snapshot(root)
     async with await Workspace.create(root, base_dir=tmp_path) as ws:
-        assert ws.path.name == "plain"
+        assert ws.path.name == "plain" and (ws.path / "pkg" / "tool.sh").stat().st_mode & 0o777 == 0o755
         assert not await anyio.Path(ws.path / "leak").is_symlink()
         assert not await anyio.Path(ws.path / "fifo").exists()
         assert os.readlink(ws.path / "inside_abs") == "pkg/mod.py"  # rewritten to stay in the copy
         assert os.readlink(ws.path / "inside_rel") == "pkg/mod.py"
         assert not any((ws.path / junk).exists() for junk in ("node_modules", ".venv", "__pycache__"))
         await edit_like_an_agent_plain(ws)
+        (ws.path / "pkg" / "node_modules").mkdir()  # what the copy leaves out stays out of the diff
+        (ws.path / "pkg" / "node_modules" / "dep.js").write_text("installed by a test run\n")
         diff = await ws.diff()
         assert ws.changed_files() == ["pkg/mod.py", "pkg/test_mod.py"]
     assert snapshot(root) == before
@@ -215,20 +216,25 @@ async def test_a_tree_over_the_copy_cap_is_refused_and_nothing_is_left(tmp_path:
     assert os.listdir(base) == []
 
 
-async def test_hooks_do_not_run_and_git_env_vars_are_ignored(
+async def test_the_users_hooks_and_fsmonitor_do_not_run_and_git_env_vars_are_ignored(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     marker = tmp_path / "hook-ran"
-    for hook in ("post-checkout", "pre-commit", "post-commit", "prepare-commit-msg"):
+    for hook in ("post-checkout", "pre-commit", "post-commit", "prepare-commit-msg", "fsmonitor-watchman"):
         path = repo / ".git" / "hooks" / hook
         path.write_text(f"#!/bin/sh\ntouch {marker}\n")
         path.chmod(0o755)
+    with (repo / ".git" / "config").open("a") as config:
+        config.write(f"[core]\n\tfsmonitor = {repo / '.git' / 'hooks' / 'fsmonitor-watchman'}\n")
+    before = snapshot(repo)
     monkeypatch.setenv("GIT_DIR", str(tmp_path / "nowhere"))
     monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "nowhere-index"))
     async with await Workspace.create(repo, base_dir=tmp_path) as ws:
         (ws.path / "new.txt").write_text("new\n")
+        (ws.path / "tests" / "scratch.log").write_text("new, in a directory the user's git lists\n")
         assert "b/new.txt" in await ws.diff()
     assert not marker.exists() and not (tmp_path / "nowhere").exists()
+    assert snapshot(repo) == before
 
 
 async def test_cancelled_create_leaves_nothing_behind(repo: Path, tmp_path: Path) -> None:

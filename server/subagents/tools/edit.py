@@ -159,8 +159,9 @@ def resolve_for_write(sandbox: Sandbox, raw: str) -> tuple[Path, bool]:
     if planted is not None:
         where = sandbox.display(planted)
         raise SandboxError(
-            f'Refused: writing "{shown}" would make "{where}" look like a git repository (HEAD, objects/ and '
-            "refs/), whose config git would obey when it runs there. Repository metadata is never written."
+            f'Refused: writing "{shown}" would make "{where}" look like a git repository (HEAD with objects/ '
+            "and refs/, or with commondir), whose config git would obey when it runs there. Repository metadata "
+            "is never written."
         )
     return target, True
 
