@@ -138,11 +138,6 @@ class Workspace:
         return self.path
 
     @property
-    def top(self) -> Path:
-        """The whole copy (`path` is in it): what a Bash command in its sandbox may write."""
-        return self._top
-
-    @property
     def scratch(self) -> Path:
         """Room for throwaway files (Bash's HOME): outside `path`, so never in the diff; removed by close()."""
         return self._tmp / "scratch"
