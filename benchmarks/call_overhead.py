@@ -10,6 +10,7 @@ The machine is shared and noisy: read the ratio, not the absolute numbers.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -24,10 +25,23 @@ from subagents.history.store import RunStore
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.testing import FakeMessagesServer, text, tool_use
 
+NO_FINDINGS = json.dumps(  # the reviewer answers in JSON that matches its output schema
+    {
+        "findings": [],
+        "also_noted": [],
+        "summary": {
+            "reviewed": "app.py",
+            "result": "No findings of medium severity or above.",
+            "fix_first": "nothing urgent",
+            "not_covered": "runtime configuration",
+        },
+    }
+)
+
 
 def script(request: object) -> object:
     if getattr(request, "tool_results", None):
-        return text("No findings of medium severity or above.")
+        return text(NO_FINDINGS)
     return tool_use("Read", {"file_path": "app.py"})
 
 
