@@ -241,6 +241,11 @@ class Subagents:
     ) -> RunOutcome:
         """The same agent picks up its own conversation from the store and answers a follow-up."""
         record = await self.recorder.get(run_id)
+        if record.model == "pattern":  # orchestration.PATTERN_MODEL: a pattern has no conversation of its own
+            raise SubagentsError(
+                f"Run {run_id} is a {record.agent} pattern, not one agent's conversation; continue one of its "
+                "children instead (get_run lists them)."
+            )
         job = self.jobs.get(run_id)
         if record.status == "running" and job is not None and not job.done.is_set():
             raise ModelCallError(

@@ -116,3 +116,17 @@ async def test_a_pattern_in_the_background_is_polled_and_cancelled(
     assert cancelled.structured_content["status"] == "cancelled"  # type: ignore[index]
     assert store.get(slow_id).status == "cancelled"
     assert sorted(c.status for c in store.children(slow_id)) == ["cancelled", "completed"]
+
+
+async def test_a_pattern_run_cannot_be_continued_as_a_conversation(
+    fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
+    fake_model.set_script(Models({"alpha": text("ok")}))
+    store = RunStore(tmp_path / "runs.db")
+    app = make_app(fake_model, project, agents_dir=plain_agents(tmp_path / "agents", ["alpha"]), store=store)
+    async with app, Client(build_server(app)) as client:
+        ran = await client.call_tool("fan_out", {"task": "x", "agents": ["alpha"]})
+        run_id = ran.structured_content["run_id"]  # type: ignore[index]
+        follow = await client.call_tool("continue_run", {"run_id": run_id, "message": "more?"})
+    assert follow.is_error and "is a fan_out pattern" in follow.content[0].text  # type: ignore[union-attr]
+    assert len(fake_model.requests) == 1

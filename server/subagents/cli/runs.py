@@ -204,7 +204,9 @@ def render_list(summaries: Sequence[RunSummary], *, empty: str = NO_RUNS) -> str
 
 def _list_row(s: RunSummary) -> tuple[str, ...]:
     seconds = None if s.finished_at is None else (s.finished_at - s.created_at).total_seconds()
-    tokens = f"{_count(s.usage.input_tokens)}/{_count(s.usage.output_tokens)}"
+    tokens, cost = f"{_count(s.usage.input_tokens)}/{_count(s.usage.output_tokens)}", _cost(s.cost_usd)
+    if s.model == "pattern":  # its children did the spending: `runs show` sums them up
+        tokens, cost = "-", "-"
     return (
         s.id,
         s.status,
@@ -214,7 +216,7 @@ def _list_row(s: RunSummary) -> tuple[str, ...]:
         _duration(seconds),
         str(s.turns),
         tokens,
-        _cost(s.cost_usd),
+        cost,
         _one_line(s.task, TASK_CHARS),
     )
 

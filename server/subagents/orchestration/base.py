@@ -3,8 +3,10 @@ and the shape of its result."""
 
 from __future__ import annotations
 
+import html
 import logging
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,9 +197,17 @@ def failed_children(children: Sequence[ChildRun]) -> list[dict[str, Any]]:
     ]
 
 
+def fenced(tag: str, text: str, **attrs: str | int) -> str:
+    """`text` as data inside <tag>…</tag>. What one agent wrote is hostile input to the next: any such tag
+    inside it is defused, so it can neither close its own fence nor open a block that poses as ours."""
+    body = re.sub(rf"<(\s*/?\s*{re.escape(tag)})", r"&lt;\1", text.strip(), flags=re.IGNORECASE)
+    shown = "".join(f' {k.replace("_", "-")}="{html.escape(str(v))}"' for k, v in attrs.items())
+    return f"<{tag}{shown}>\n{body}\n</{tag}>"
+
+
 def restated(task: str, heading: str = "original-task") -> str:
     """The caller's task, restated word for word beside a rewritten or partial one (no telephone game)."""
-    return f"<{heading}>\n{task.strip()}\n</{heading}>"
+    return fenced(heading, task)
 
 
 def joined(*parts: str | None) -> str | None:

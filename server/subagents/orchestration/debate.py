@@ -10,7 +10,7 @@ from typing import Any
 
 from subagents.app import RunOutcome
 from subagents.orchestration.args import DebateArgs
-from subagents.orchestration.base import Body, PatternRun, PatternStatus, joined, restated
+from subagents.orchestration.base import Body, PatternRun, PatternStatus, fenced, joined, restated
 from subagents.orchestration.judge import JUDGE, Candidate, judge
 from subagents.orchestration.roles import CRITIC, PROPOSER
 from subagents.orchestration.runner import PatternDef
@@ -28,7 +28,7 @@ async def debate(run: PatternRun, args: DebateArgs) -> Body:
         return _stopped(proposal, None, "the proposer")
     critique: RunOutcome | None = None
     for r in range(1, args.rounds + 1):
-        context = joined(args.context, f"<proposal>\n{proposal.report}\n</proposal>")
+        context = joined(args.context, fenced("proposal", proposal.report))
         critique = await run.child(
             CRITIC, f"critic {r}", CRITIC_TASK.format(question=question), context=context, files=args.files
         )
@@ -36,8 +36,8 @@ async def debate(run: PatternRun, args: DebateArgs) -> Body:
             return _stopped(critique, proposal, f"the critic in round {r}")
         context = joined(
             args.context,
-            f"<your-previous-position>\n{proposal.report}\n</your-previous-position>",
-            f"<critique>\n{critique.report}\n</critique>",
+            fenced("your-previous-position", proposal.report),
+            fenced("critique", critique.report),
         )
         revised = await run.child(PROPOSER, f"proposer {r + 1}", args.task, context=context, files=args.files)
         if revised.status != "completed":

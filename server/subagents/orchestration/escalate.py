@@ -8,7 +8,7 @@ from typing import Any
 
 from subagents.app import RunOutcome
 from subagents.orchestration.args import EscalateArgs
-from subagents.orchestration.base import Body, PatternRun, joined, restated
+from subagents.orchestration.base import Body, PatternRun, fenced, joined, restated
 from subagents.orchestration.roles import DEFAULT_RUBRIC, GRADER
 from subagents.orchestration.runner import PatternDef
 
@@ -32,9 +32,7 @@ async def grade(run: PatternRun, args: EscalateArgs, attempt: int, answer: RunOu
     safe side."""
     if answer.status != "completed":
         return Grade(False, None, f"The attempt did not finish ({answer.status}): {answer.error}", None)
-    context = joined(
-        restated(args.task, "task"), f"<rubric>\n{rubric}\n</rubric>", f"<answer>\n{_bounded(answer.report)}\n</answer>"
-    )
+    context = joined(restated(args.task, "task"), fenced("rubric", rubric), fenced("answer", _bounded(answer.report)))
     task = "Grade the answer in the context against the rubric, for the task in the context."
     outcome = await run.child(GRADER, f"grader {attempt}", task, context=context, files=args.files)
     out = outcome.output
@@ -51,11 +49,12 @@ async def escalate(run: PatternRun, args: EscalateArgs) -> Body:
     for attempt in range(1, args.attempts + 1):
         retry = None
         if last is not None:
-            retry = (
-                f"<previous-attempt>\n{_bounded(last[0].report)}\n</previous-attempt>\n\n"
-                f"<grader-feedback>\n{last[1].feedback}\n</grader-feedback>\nFix what the feedback names."
+            previous, feedback = (
+                fenced("previous-attempt", _bounded(last[0].report)),
+                fenced("grader-feedback", last[1].feedback),
             )
-        context = joined(args.context, f"<rubric>\n{rubric}\n</rubric>", retry)
+            retry = f"{previous}\n\n{feedback}\nFix what the feedback names."
+        context = joined(args.context, fenced("rubric", rubric), retry)
         answer = await run.child(args.junior, f"junior {attempt}", args.task, context=context, files=args.files)
         verdict = await grade(run, args, attempt, answer, rubric)
         attempts.append(
@@ -75,17 +74,10 @@ async def escalate(run: PatternRun, args: EscalateArgs) -> Body:
             return Body("completed", answer.report, result, main_run_id=answer.run_id)
         last = (answer, verdict)
     assert last is not None
-    note = (
-        f"<escalation>A junior agent tried this {args.attempts} time(s) and did not meet the rubric. The last "
-        f"feedback was: {last[1].feedback}</escalation>"
-    )
-    senior = await run.child(
-        args.senior,
-        "senior",
-        args.task,
-        context=joined(args.context, f"<rubric>\n{rubric}\n</rubric>", note),
-        files=args.files,
-    )
+    tried = f"A junior agent tried this {args.attempts} time(s) and did not meet the rubric."
+    note = f"{tried}\n\n{fenced('grader-feedback', last[1].feedback)}"
+    context = joined(args.context, fenced("rubric", rubric), note)
+    senior = await run.child(args.senior, "senior", args.task, context=context, files=args.files)
     why = f"The junior ({args.junior}) failed {args.attempts} attempt(s); the senior ({args.senior}) took over."
     if senior.status != "completed":
         why += f" The senior did not finish either ({senior.status}): {senior.error}"

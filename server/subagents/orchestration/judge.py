@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from subagents.app import RunOutcome
-from subagents.orchestration.base import PatternRun, restated
+from subagents.orchestration.base import PatternRun, fenced, restated
 
 JUDGE = "debate-judge"
 LABELS = "ABCDEFGHIJKLMNOP"
@@ -18,7 +18,6 @@ NEITHER = "NEITHER"
 WITHHELD = "[name withheld]"
 _MODEL_ID = re.compile(r"\bclaude-[a-z0-9][a-z0-9.-]*", re.IGNORECASE)
 _ALIASES = re.compile(r"\b(?:sonnet|opus|haiku|fable)\b", re.IGNORECASE)
-_TAG = re.compile(r"<(/?)position", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -57,12 +56,10 @@ class Verdict:
 
 
 def scrub(text: str, names: Iterable[str]) -> str:
-    """Text with agent names, model ids and model aliases withheld, and position tags defused, so a candidate
-    can neither reveal who wrote it nor pose as another position."""
+    """Text with agent names, model ids and model aliases withheld, so a candidate cannot say who wrote it."""
     for name in sorted({n for n in names if len(n) >= 3}, key=len, reverse=True):
         text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", WITHHELD, text, flags=re.IGNORECASE)
-    text = _ALIASES.sub(WITHHELD, _MODEL_ID.sub(WITHHELD, text))
-    return _TAG.sub(lambda m: f"<{m.group(1)}quoted-position", text)
+    return _ALIASES.sub(WITHHELD, _MODEL_ID.sub(WITHHELD, text))
 
 
 def anonymise(
@@ -88,7 +85,8 @@ async def judge(
     """Ask the debate-judge to pick one candidate, or NEITHER, without knowing who wrote which."""
     names = list(names)
     shown, labels = anonymise(candidates, names, run.rng)
-    positions = "\n\n".join(f'<position label="{label}">\n{text}\n</position>' for label, text in shown)
+    # Fenced: a candidate cannot close its own position or pose as another one.
+    positions = "\n\n".join(fenced("position", text, label=label) for label, text in shown)
     task = (
         "Decide which position best answers the question below, or NEITHER. The positions are anonymous "
         f"and in random order; judge only what they say.\n\n{restated(scrub(question, names), 'question')}"

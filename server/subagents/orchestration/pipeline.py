@@ -7,7 +7,7 @@ from typing import Any
 
 from subagents.app import RunOutcome
 from subagents.orchestration.args import PipelineArgs
-from subagents.orchestration.base import Body, PatternRun, PatternStatus, joined
+from subagents.orchestration.base import Body, PatternRun, PatternStatus, fenced, joined
 from subagents.orchestration.runner import PatternDef
 
 HANDOFF_CHARS = 40_000  # the most of one stage's output the next stage gets; the whole is in its run record
@@ -18,10 +18,9 @@ def handoff(stage: int, previous: RunOutcome) -> str:
     text = previous.report
     if len(text) > HANDOFF_CHARS:
         text = f"{text[:HANDOFF_CHARS]}\n[cut at {HANDOFF_CHARS} characters; the whole output is run {previous.run_id}]"
-    parts = [f'<previous-stage number="{stage}" agent="{previous.agent}">\n{text}\n</previous-stage>']
+    parts = [fenced("previous-stage", text, number=stage, agent=previous.agent)]
     if previous.diff:
-        diff = previous.diff[:HANDOFF_CHARS]
-        parts.append(f"<previous-stage-diff>\n{diff}\n</previous-stage-diff>")
+        parts.append(fenced("previous-stage-diff", previous.diff[:HANDOFF_CHARS]))
     return "\n\n".join(parts)
 
 
