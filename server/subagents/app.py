@@ -121,7 +121,8 @@ class Subagents:
             if warm is not None:
                 await warm()
         if any(spec.options.output for spec in self.catalog.agents.values()):
-            await anyio.to_thread.run_sync(importlib.import_module, "jsonschema")  # off the event loop
+            # Off the event loop; a server stopping meanwhile does not wait for the import.
+            await anyio.to_thread.run_sync(importlib.import_module, "jsonschema", abandon_on_cancel=True)
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
