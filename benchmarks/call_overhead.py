@@ -8,6 +8,7 @@ bare, ours, bare …) in one run.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,18 @@ from mcp.types import ListRootsResult, Root
 from subagents.providers.testing import FakeMessagesServer, text
 
 TASK = {"task": "Review app.py for injection."}
+NO_FINDINGS = json.dumps(  # the reviewer answers in JSON that matches its output schema
+    {
+        "findings": [],
+        "also_noted": [],
+        "summary": {
+            "reviewed": "app.py",
+            "result": "No findings of medium severity or above.",
+            "fix_first": "nothing urgent",
+            "not_covered": "runtime configuration",
+        },
+    }
+)
 
 
 @asynccontextmanager
@@ -60,7 +73,7 @@ async def timed_calls(a: Client, b: Client, tool_a: str, tool_b: str, calls: int
 
 async def figure(tmp: Path, calls: int) -> list[Figure]:
     fig = Figure("per-call overhead", "one agent call (ms), p50 / min / max", ("subagents", "bare forwarding"))
-    with FakeMessagesServer(lambda request: text("No findings.")) as fake:
+    with FakeMessagesServer(lambda request: text(NO_FINDINGS)) as fake:
         env = base_env({"ANTHROPIC_API_KEY": "bench", "ANTHROPIC_BASE_URL": fake.url})
         cases = [
             ("stdio, store on", False, False, ()),

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 from anthropic import AsyncAnthropic
 from benchmarks.harness import Figure, Row, Summary
+from benchmarks.call_overhead import NO_FINDINGS
 from benchmarks.servers import base_env, http_server, ours
 from mcp import Client
 
@@ -58,7 +59,7 @@ async def through_us(url: str, n: int) -> tuple[float, int]:
 
 async def figure(tmp: Path, rounds: int, levels: tuple[int, ...] = (1, 4, 16, 64)) -> list[Figure]:
     fig = Figure("concurrency", "N calls at once, wall s", ("subagents over HTTP", "direct SDK"))
-    with FakeMessagesServer(lambda request: text("No findings.", latency=LATENCY_S)) as fake:
+    with FakeMessagesServer(lambda request: text(NO_FINDINGS, latency=LATENCY_S)) as fake:
         env = base_env({"ANTHROPIC_API_KEY": "bench", "ANTHROPIC_BASE_URL": fake.url})
         cap = str(max(levels))
         async with http_server([*ours(4, tmp), "--max-concurrent-runs", cap], env) as url:

@@ -10,6 +10,7 @@ import pytest
 from subagents.events import RunEvent
 from subagents.loop import LAST_TURN_NOTE
 from subagents.providers.testing import FakeMessagesServer, error, text, tool_use
+from tests.answers import review_json
 from tests.conftest import make_app, run_once, write_agent
 
 pytestmark = pytest.mark.anyio
@@ -20,23 +21,25 @@ def all_bodies(fake: FakeMessagesServer) -> str:
 
 
 async def test_text_answer_ends_the_run(fake_model: FakeMessagesServer, project: Path) -> None:
-    fake_model.set_script([text("No findings.")])
+    fake_model.set_script([text(review_json("No findings."))])
     outcome = await run_once(make_app(fake_model, project), "security-reviewer", "Review src/app.py")
     assert (outcome.status, outcome.report, outcome.turns, outcome.stop_reason) == (
         "completed",
-        "No findings.",
+        review_json("No findings."),
         1,
         "end_turn",
     )
+    assert outcome.output is not None and outcome.output["summary"]["reviewed"] == "No findings."
     request = fake_model.requests[0]
     assert request.model == "claude-sonnet-5-5"  # model: sonnet in the bundled file, resolved by the alias table
     assert "<task>\nReview src/app.py\n</task>" in request.last_user_text
 
 
 async def test_read_tool_round_trip(fake_model: FakeMessagesServer, project: Path) -> None:
-    fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text("SQL injection at src/app.py:4")])
+    answer = review_json("SQL injection at src/app.py:4")
+    fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text(answer)])
     outcome = await run_once(make_app(fake_model, project), "security-reviewer", "Review", files=["src/app.py"])
-    assert outcome.report == "SQL injection at src/app.py:4" and outcome.turns == 2
+    assert outcome.report == answer and outcome.turns == 2
     second = fake_model.requests[1]
     [result] = second.tool_results
     assert result["is_error"] is False and "SELECT * FROM users" in result["content"]
@@ -73,7 +76,7 @@ async def test_tool_errors_go_back_to_the_model(fake_model: FakeMessagesServer, 
             tool_use("Read", {"file_path": "src/missing.py"}),
             tool_use("Bash", {"command": "ls"}),
             tool_use("Read", {"path": "wrong-arg"}),
-            text("done"),
+            text(review_json("done")),
         ]
     )
     outcome = await run_once(make_app(fake_model, project), "security-reviewer", "x")
@@ -95,7 +98,7 @@ async def test_paths_outside_the_roots_are_refused_and_never_read(
             tool_use("Read", {"file_path": "../secret.txt"}),
             tool_use("Read", {"file_path": str(secret)}),
             tool_use("Grep", {"pattern": "TOP-SECRET", "path": str(tmp_path)}),
-            text("done"),
+            text(review_json("done")),
         ]
     )
     outcome = await run_once(make_app(fake_model, project), "security-reviewer", "x")
@@ -168,7 +171,7 @@ async def test_model_field_inherit_uses_the_server_default(
 
 async def test_the_conversation_is_cached_up_to_the_newest_turn(fake_model: FakeMessagesServer, project: Path) -> None:
     reads = [tool_use("Read", {"file_path": "src/app.py"}), tool_use("Read", {"file_path": "README.md"})]
-    fake_model.set_script([*reads, text("done")])
+    fake_model.set_script([*reads, text(review_json("done"))])
     await run_once(make_app(fake_model, project), "security-reviewer", "Review")
     third = fake_model.requests[2].body
     users = [m for m in third["messages"] if m["role"] == "user"]

@@ -15,6 +15,7 @@ from subagents.history.store import RunStore
 from subagents.mcp.server import build_server
 from subagents.providers.resilience import RetryPolicy
 from subagents.providers.testing import FakeMessagesServer, error, text, tool_use
+from tests.answers import review_json, route_json
 from tests.conftest import make_app
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +32,7 @@ def store(tmp_path: Path) -> RunStore:
 async def test_two_rate_limits_then_success(
     mode: str, fake_model: FakeMessagesServer, project: Path, store: RunStore
 ) -> None:
-    fake_model.set_script([error(429, retry_after_ms=1), error(429, retry_after_ms=1), text("all good")])
+    fake_model.set_script([error(429, retry_after_ms=1), error(429, retry_after_ms=1), text(route_json())])
     async with (
         make_app(fake_model, project, store=store, resilient=FAST) as app,
         Client(build_server(app), mode=mode) as client,
@@ -102,7 +103,7 @@ async def test_output_token_budget_stops_the_run_with_a_partial_report(
 
 async def test_cost_budget_and_the_daily_budget(fake_model: FakeMessagesServer, project: Path, store: RunStore) -> None:
     prices = PriceTable({"claude-haiku-5-5": Price(input=1000, output=1000, cache_write=0, cache_read=0)})
-    fake_model.set_script(lambda req: text("ok", usage={"input_tokens": 1000, "output_tokens": 0}))
+    fake_model.set_script(lambda req: text(route_json(), usage={"input_tokens": 1000, "output_tokens": 0}))
     async with make_app(fake_model, project, store=store, prices=prices, daily_budget_usd=2.5) as app:
         first = await app.run("router", "a")  # $1 each
         second = await app.run("router", "b")
@@ -125,7 +126,7 @@ async def test_unknown_model_cost_is_unknown_not_made_up(fake_model: FakeMessage
 async def test_long_report_is_bounded_and_the_whole_one_is_a_resource(
     mode: str, fake_model: FakeMessagesServer, project: Path, store: RunStore
 ) -> None:
-    long_report = "finding\n" * 2000  # 16 000 characters
+    long_report = review_json("finding\n" * 2000)  # over 16 000 characters
     fake_model.set_script([text(long_report)])
     async with (
         make_app(fake_model, project, store=store, max_report_chars=5000) as app,
@@ -146,7 +147,7 @@ async def test_continue_run_after_a_restart(
     mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "runs.db"
-    fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text("SQL injection in find()")])
+    fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text(review_json("SQL injection in find()"))])
     async with (
         make_app(fake_model, project, store=RunStore(path)) as app,
         Client(build_server(app), mode=mode) as client,
@@ -154,14 +155,14 @@ async def test_continue_run_after_a_restart(
         first = await client.call_tool("security-reviewer", {"task": "Review src/app.py"})
     run_id = first.structured_content["run_id"]  # type: ignore[index]
 
-    fake_model.set_script([text("Use a parameterised query: db.execute('... WHERE name = ?', (name,))")])
+    fake_model.set_script([text(review_json("Use a parameterised query: db.execute('... WHERE name = ?', (name,))"))])
     async with (
         make_app(fake_model, project, store=RunStore(path)) as app,
         Client(build_server(app), mode=mode) as client,
     ):  # a new server on the same store
         follow = await client.call_tool("continue_run", {"run_id": run_id, "message": "How do I fix it?"})
     assert follow.is_error is False
-    assert "parameterised" in follow.structured_content["report"]  # type: ignore[index]
+    assert "parameterised" in follow.structured_content["output"]["summary"]["reviewed"]  # type: ignore[index]
     assert follow.structured_content["continued_from"] == run_id  # type: ignore[index]
     sent = fake_model.requests[-1]
     roles = [m["role"] for m in sent.messages]

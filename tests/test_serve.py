@@ -18,6 +18,7 @@ from tests.helpers import SUBAGENTS, child_env, http_server
 pytestmark = pytest.mark.anyio
 SPECIALISTS = ["debate-judge", "router", "security-reviewer", "test-writer"]
 RUN_TOOLS = ["cancel_run", "continue_run", "get_run", "start_agent"]
+PATTERNS = ["fan_out"]  # served by default
 
 
 def stdio_params(project: Path, fake: FakeMessagesServer, *extra: str) -> StdioServerParameters:
@@ -35,11 +36,11 @@ async def test_stdio_lists_and_runs_a_review(mode: str, fake_model: FakeMessages
     async with Client(stdio_params(project, fake_model), mode=mode) as client:
         tools = sorted(t.name for t in (await client.list_tools()).tools)
         result = await client.call_tool("security-reviewer", {"task": "Check src/app.py for SQL injection"})
-    assert tools == sorted(SPECIALISTS + RUN_TOOLS)
+    assert tools == sorted(SPECIALISTS + RUN_TOOLS + PATTERNS)
     assert result.is_error is False
     [read] = fake_model.requests[1].tool_results
     assert "SELECT * FROM users" in read["content"]
-    assert result.structured_content and "src/app.py" in result.structured_content["report"]
+    assert result.structured_content and "src/app.py" in result.structured_content["output"]["summary"]["reviewed"]
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -49,7 +50,7 @@ async def test_http_lists_and_runs_a_review(mode: str, fake_model: FakeMessagesS
         async with Client(url, mode=mode) as client:
             tools = sorted(t.name for t in (await client.list_tools()).tools)
             result = await client.call_tool("security-reviewer", {"task": "Check src/app.py"})
-    assert tools == sorted(SPECIALISTS + RUN_TOOLS)
+    assert tools == sorted(SPECIALISTS + RUN_TOOLS + PATTERNS)
     assert result.is_error is False and result.structured_content
     assert result.structured_content["turns"] == 2
 
@@ -104,7 +105,7 @@ def test_stdout_is_only_json_rpc_and_broken_agents_are_named_on_stderr(project: 
     stderr = proc.stderr.read() if proc.stderr else ""
     replies = [json.loads(line) for line in lines]  # every stdout line is JSON-RPC
     tools = sorted(t["name"] for t in replies[1]["result"]["tools"])
-    assert tools == sorted(["good-one", *SPECIALISTS, *RUN_TOOLS])
+    assert tools == sorted(["good-one", *SPECIALISTS, *RUN_TOOLS, *PATTERNS])
     assert str(broken) in stderr and "missing required field 'description'" in stderr
 
 

@@ -14,6 +14,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from subagents.providers.testing import FakeMessagesServer, error, text
+from tests.answers import route_json
 from tests.conftest import model_env
 from tests.helpers import SUBAGENTS, child_env, http_server, run_cli
 
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.anyio
 
 
 def slow_unless_quick(req: object) -> object:
-    return text("quick answer") if "quick" in req.last_user_text else text("slow", latency=30)  # type: ignore[attr-defined]
+    quick = text(route_json(reason="quick answer"))
+    return quick if "quick" in req.last_user_text else text(route_json(reason="slow"), latency=30)  # type: ignore[attr-defined]
 
 
 async def test_killed_server_leaves_an_interrupted_run(
@@ -82,7 +84,7 @@ async def test_background_runs(
                 ] == "running":
                     await anyio.sleep(0.1)
             cancelled = await client.call_tool("cancel_run", {"run_id": slow["run_id"]})  # type: ignore[index]
-    assert status["report"] == "quick answer"
+    assert json.loads(status["report"])["reason"] == "quick answer"
     assert cancelled.structured_content["status"] == "cancelled"  # type: ignore[index]
     with anyio.fail_after(5):
         while fake_model.disconnects < 1:
@@ -112,7 +114,8 @@ def test_sigterm_records_the_running_run_as_cancelled_or_interrupted(
 def test_rate_limits_are_retried_and_the_run_is_listed(
     fake_model: FakeMessagesServer, project: Path, tmp_path: Path
 ) -> None:
-    fake_model.set_script([error(429, retry_after_ms=1), error(429, retry_after_ms=1), text("routed")])
+    routed = text(route_json(reason="routed"))
+    fake_model.set_script([error(429, retry_after_ms=1), error(429, retry_after_ms=1), routed])
     env = model_env(fake_model) | {"SUBAGENTS_STORE": str(tmp_path / "runs.db")}
     ran = run_cli("run", "router", "pick one", "--root", str(project), env=env)
     assert ran.returncode == 0 and "routed" in ran.stdout

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import anyio
 from pydantic import BaseModel, ConfigDict
@@ -59,6 +60,9 @@ class RunOutcome(BaseModel):
     error_kind: str | None = None
     continued_from: str | None = None
     diff: str | None = None  # a writing agent's changes, to apply with `git apply` in the project root
+    output: dict[str, Any] | None = None  # the answer as JSON, for an agent that declares an output schema
+    warning: str | None = None  # e.g. the answer did not match the agent's output schema
+    parent_id: str | None = None  # the pattern run this run is part of
 
 
 class Subagents:
@@ -122,6 +126,9 @@ class Subagents:
             warm = getattr(provider, "warm_up", None)
             if warm is not None:
                 await warm()
+        if any(spec.options.output for spec in self.catalog.agents.values()):
+            # Off the event loop; a server stopping meanwhile does not wait for the import.
+            await anyio.to_thread.run_sync(importlib.import_module, "jsonschema", abandon_on_cancel=True)
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
@@ -213,7 +220,7 @@ class Subagents:
 
     async def run(
         self,
-        agent: str,
+        agent: str | AgentSpec,
         task: str,
         *,
         context: str | None = None,
@@ -223,10 +230,13 @@ class Subagents:
         started: StartedSink | None = None,
         client: str | None = None,
         principal: Principal = LOCAL,
+        parent_id: str | None = None,
+        shared_meter: BudgetMeter | None = None,
     ) -> RunOutcome:
         """Run one agent on a new task, in one of `principal`'s run slots (TooManyRuns when none is free).
-        `started` hears the run id as soon as it exists."""
-        spec = self.agent(agent)
+        `started` hears the run id as soon as it exists. A pattern's child names its pattern run
+        (`parent_id`) and the meter its budget shares with its siblings."""
+        spec = agent if isinstance(agent, AgentSpec) else self.agent(agent)
         with self.limiter.reserve(principal):
             return await self._execute(
                 spec,
@@ -236,6 +246,8 @@ class Subagents:
                 roots=roots,
                 started=started,
                 client=client,
+                parent_id=parent_id,
+                shared_meter=shared_meter,
             )
 
     async def continue_run(
@@ -252,6 +264,11 @@ class Subagents:
         """The same agent picks up its own conversation from the store and answers a follow-up, in one of
         `principal`'s run slots."""
         record = await self.recorder.get(run_id)
+        if record.model == "pattern":  # orchestration.PATTERN_MODEL: a pattern has no conversation of its own
+            raise SubagentsError(
+                f"Run {run_id} is a {record.agent} pattern, not one agent's conversation; continue one of its "
+                "children instead (get_run lists them)."
+            )
         job = self.jobs.get(run_id)
         if record.status == "running" and job is not None and not job.done.is_set():
             raise ModelCallError(
@@ -281,15 +298,28 @@ class Subagents:
         started: StartedSink | None,
         client: str | None,
         continued_from: str | None = None,
+        parent_id: str | None = None,
+        shared_meter: BudgetMeter | None = None,
     ) -> RunOutcome:
         model = self.resolver.resolve(spec.model)
         spent = await self.recorder.spent_today() if self.settings.daily_budget_usd else 0.0
-        meter = BudgetMeter(self.budget(spec, spent), self.prices)
+        meter = BudgetMeter(self.budget(spec, spent), self.prices, parent=shared_meter)
         run_id = await self.recorder.start(
-            agent=spec.name, model=model, input=run_input, continued_from=continued_from, client=client
+            agent=spec.name,
+            model=model,
+            input=run_input,
+            continued_from=continued_from,
+            client=client,
+            parent_id=parent_id,
         )
         base = RunOutcome(
-            run_id=run_id, agent=spec.name, model=model, status="failed", report="", continued_from=continued_from
+            run_id=run_id,
+            agent=spec.name,
+            model=model,
+            status="failed",
+            report="",
+            continued_from=continued_from,
+            parent_id=parent_id,
         )
         run = _Run(spec, conversation, base, model, meter, events, _Progress())
         try:
@@ -441,6 +471,8 @@ def _completed(base: RunOutcome, result: RunResult, meter: BudgetMeter) -> RunOu
             "usage": result.usage,
             "cost_usd": meter.cost_usd,
             "stop_reason": result.stop_reason,
+            "output": result.output,
+            "warning": result.output_warning,
         }
     )
 

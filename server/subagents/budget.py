@@ -95,11 +95,15 @@ class RunBudget(BaseModel):
 
 
 class BudgetMeter:
-    """Adds up what a run spends, turn by turn, and says when a budget is passed."""
+    """Adds up what a run spends, turn by turn, and says when a budget is passed.
 
-    def __init__(self, budget: RunBudget, prices: PriceTable) -> None:
+    With a `parent` (the meter of the pattern a run belongs to), every turn also counts against the
+    parent's budget, so one budget covers all of a pattern's children."""
+
+    def __init__(self, budget: RunBudget, prices: PriceTable, *, parent: BudgetMeter | None = None) -> None:
         self.budget = budget
         self.prices = prices
+        self.parent = parent
         self.usage = Usage()
         self.cost_usd: float | None = 0.0
 
@@ -107,11 +111,13 @@ class BudgetMeter:
         self.usage += usage
         cost = self.prices.cost(model, usage)
         self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+        if self.parent is not None:
+            self.parent.add(model, usage)
 
     def allowance(self, model: str, wanted: int) -> int:
         """Output tokens the next turn may use: `wanted`, cut so one turn cannot overshoot the output-token
         or cost budget by more than its last token."""
-        allowed = wanted
+        allowed = wanted if self.parent is None else self.parent.allowance(model, wanted)
         b = self.budget
         if b.max_output_tokens is not None:
             allowed = min(allowed, b.max_output_tokens - self.usage.output_tokens)
@@ -133,6 +139,8 @@ class BudgetMeter:
         return min(lefts) if lefts else None
 
     def exceeded(self) -> str | None:
+        if self.parent is not None and (reason := self.parent.exceeded()):
+            return f"{reason}, shared by the pattern's runs"
         b = self.budget
         if self.cost_usd is None and (b.max_cost_usd is not None or b.daily_cost_usd is not None):
             # Fail closed: a budget we cannot measure is treated as spent.

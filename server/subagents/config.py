@@ -46,6 +46,12 @@ class Settings(BaseModel):
     # once from one turn, so one user's parallel fan-out is never refused.
     max_concurrent_runs: int = Field(default=10, ge=1, le=10_000)
     bash: BashPolicy = BashPolicy()  # off unless --allow-bash names command prefixes
+    # Orchestration patterns: which are served as tools, how many children run at once, how deep delegation
+    # may go (this server's own runs start at `delegation_depth`, which a delegating parent process sets).
+    patterns: tuple[str, ...] = ("fan_out",)
+    pattern_concurrency: int = Field(default=8, ge=1, le=16)
+    max_depth: int = Field(default=3, ge=1, le=10)
+    delegation_depth: int = Field(default=0, ge=0, le=100)
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import anyio
 from pydantic import BaseModel, ConfigDict
@@ -23,6 +23,7 @@ from subagents.messages import (
     Usage,
 )
 from subagents.providers.base import ModelProvider
+from subagents.structured import parse_output
 from subagents.tools.base import ToolOutput
 
 DEFAULT_MAX_TURNS = 20
@@ -31,6 +32,13 @@ LAST_TURN_NOTE = (
     "Your next answer is your last turn: the turn limit is reached. Write your final report now, "
     "from what you have gathered, without calling tools."
 )
+
+RETRY_OUTPUT_NOTE = (
+    "Your answer does not match the output format this task requires: {problem}. Answer again with only "
+    "the JSON object, matching this JSON schema, and no text before or after it:\n{schema}"
+)
+
+SCHEMA_MISMATCH = "The answer does not match the agent's output schema"
 
 MessageSink = Callable[[Sequence[Message]], Awaitable[None]]
 
@@ -58,6 +66,8 @@ class RunResult(BaseModel):
     usage: Usage
     stop_reason: str  # the model's last stop reason, or max_turns when the limit cut the run short
     transcript: tuple[Message, ...]
+    output: dict[str, Any] | None = None  # the answer as JSON, when the agent declares a schema and it matched
+    output_warning: str | None = None  # why a declared schema did not match, after the one retry
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,10 @@ async def run_agent(
     turn = 0
     stop_reason = "end_turn"
     report = ""
+    schema = spec.options.output
+    output: dict[str, Any] | None = None
+    output_warning: str | None = None
+    retried = False
     while turn < limits.max_turns:
         turn += 1
         await events(
@@ -120,6 +134,7 @@ async def run_agent(
             max_tokens=limits.max_tokens if guard is None else guard.allowance(model, limits.max_tokens),
             temperature=limits.temperature,
             fallback_model=limits.fallback_model,
+            output_schema=schema,
         )
         response = await provider.complete(request)
         usage += response.usage
@@ -130,9 +145,20 @@ async def run_agent(
             report = assistant.text
         over_budget = _check(guard, response.model or model, response.usage)
         if over_budget or not (stop_reason == "tool_use" and assistant.tool_uses):
-            await _emit(on_messages, [assistant])
             if over_budget:
+                await _emit(on_messages, [assistant])
                 stop_reason, report = "budget_exceeded", _budget_note(report, over_budget)
+                break
+            if schema is not None:
+                output, problem = parse_output(schema, assistant.text)
+                if problem is not None and not retried and turn < limits.max_turns:
+                    retried = True  # once: the model sees what was wrong and answers again
+                    note = _retry_note(problem, schema)
+                    messages.append(note)
+                    await _emit(on_messages, [assistant, note])
+                    continue
+                output_warning = None if problem is None else f"{SCHEMA_MISMATCH}: {problem}"
+            await _emit(on_messages, [assistant])
             break
         results = await _run_tools(assistant.tool_uses, tools, events, turn, limits.max_turns)
         if turn == limits.max_turns - 1:  # the next model turn is the last one
@@ -143,6 +169,7 @@ async def run_agent(
     else:
         stop_reason = "max_turns"
         report = _cut_short(report, limits.max_turns)
+        output_warning = f"{SCHEMA_MISMATCH}: the run stopped at its turn limit first" if schema else None
     return RunResult(
         agent=spec.name,
         model=model,
@@ -151,7 +178,14 @@ async def run_agent(
         usage=usage,
         stop_reason=stop_reason,
         transcript=tuple(messages[len(conversation) :]),
+        output=output,
+        output_warning=output_warning,
     )
+
+
+def _retry_note(problem: str, schema: dict[str, Any]) -> Message:
+    text = RETRY_OUTPUT_NOTE.format(problem=problem, schema=json.dumps(schema, separators=(",", ":")))
+    return Message(role="user", content=(TextBlock(text=text),))
 
 
 def _check(guard: Guard | None, model: str, usage: Usage) -> str | None:

@@ -100,6 +100,7 @@ class ModelRequest(_Frozen):
     max_tokens: int = 8192
     temperature: float | None = None
     fallback_model: str | None = None  # tried once when `model` stays overloaded or unavailable
+    output_schema: dict[str, Any] | None = None  # the JSON schema the answer's text must match
 
 
 class ModelResponse(_Frozen):

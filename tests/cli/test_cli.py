@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from subagents.providers.testing import FakeMessagesServer, demo_responder, text
+from tests.answers import route_json
 from tests.conftest import model_env, write_agent
 from tests.helpers import run_cli
 
@@ -122,9 +123,9 @@ def test_run_prints_the_report(fake_model: FakeMessagesServer, project: Path) ->
 
 
 def test_run_json_and_failure_exit_code(fake_model: FakeMessagesServer, project: Path) -> None:
-    fake_model.set_script([text("fine")])
+    fake_model.set_script([text(route_json(reason="fine"))])
     ok = run_cli("run", "router", "route this", "--json", "--root", str(project), env=model_env(fake_model))
-    assert json.loads(ok.stdout)["report"] == "fine"
+    assert json.loads(ok.stdout)["output"]["reason"] == "fine"
     no_key = run_cli("run", "router", "route this", "--root", str(project))
     assert no_key.returncode == 1 and "ANTHROPIC_API_KEY" in no_key.stdout
 

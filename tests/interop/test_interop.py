@@ -280,7 +280,7 @@ def test_inspector_runs_a_subagent(
     [content] = result["content"]
     assert result["isError"] is False, content
     assert DEMO_HEADING in content["text"] and "`src/app.py`" in content["text"], content["text"]
-    assert result["structuredContent"]["report"] == content["text"]
+    assert result["structuredContent"]["output"] == json.loads(content["text"])  # the reviewer answers in JSON
     assert any("SELECT * FROM users" in r["content"] for q in fake_model.requests for r in q.tool_results)
     record_fact(f"inspector tools/call {REVIEWER} over {transport}: ok ({elapsed:.1f} s)")
 
@@ -328,7 +328,9 @@ def report_text(content: str) -> str:
         data = json.loads(content)
     except ValueError:
         return content
-    return str(data.get("report", content)) if isinstance(data, dict) else content
+    if not isinstance(data, dict):
+        return content
+    return str(data["report"]) if "report" in data else json.dumps(data.get("output", data))
 
 
 def negotiated(home: Path) -> str:

@@ -20,6 +20,7 @@ from subagents.errors import ConfigError
 from subagents.mcp.http import HttpSecurity, build_http_app, check_bind, transport_settings, uvicorn_config
 from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, text
+from tests.answers import review_json
 from tests.conftest import make_app
 from tests.helpers import free_port, run_cli
 
@@ -40,7 +41,7 @@ MODERN_CALL_HEADERS = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tool
 
 
 def short_report(_request: RecordedRequest) -> Reply:
-    return text("No findings.")
+    return text(review_json("No findings."))
 
 
 @asynccontextmanager
@@ -116,7 +117,7 @@ async def test_the_right_token_lets_an_mcp_client_run_an_agent(
         result = await client.call_tool(AGENT, {"task": "Check src/app.py"})
     assert AGENT in tools
     assert result.is_error is False and result.structured_content
-    assert result.structured_content["report"] == "No findings."
+    assert result.structured_content["output"]["summary"]["reviewed"] == "No findings."
 
 
 # --- DNS rebinding: Host and Origin ---
@@ -196,7 +197,7 @@ async def test_malformed_json_rpc_gets_an_error_and_the_server_keeps_serving(
 
 
 async def test_a_client_that_hangs_up_frees_its_slot(fake_model: FakeMessagesServer, project: Path) -> None:
-    fake_model.set_script([text("abandoned", latency=5), text("next")])
+    fake_model.set_script([text(review_json("abandoned"), latency=5), text(review_json("next"))])
     async with serving(fake_model, project, {"max_concurrent_runs": 1}) as url:
         async with anyio.create_task_group() as tg:
             tg.start_soon(post, url, modern_tool_call(AGENT), MODERN_CALL_HEADERS)
@@ -204,7 +205,7 @@ async def test_a_client_that_hangs_up_frees_its_slot(fake_model: FakeMessagesSer
             tg.cancel_scope.cancel()  # the client hangs up mid-run
         async with Client(url, mode="auto") as client:
             result = await client.call_tool(AGENT, {"task": "again"})
-    assert result.structured_content and result.structured_content["report"] == "next"
+    assert result.structured_content and result.structured_content["output"]["summary"]["reviewed"] == "next"
 
 
 def modern_tool_call(agent: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from mcp.types import ListRootsResult, Root
 from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, text, tool_use
 from subagents.roots import effective_roots
+from tests.answers import review_json
 from tests.conftest import make_app
 
 pytestmark = pytest.mark.anyio
@@ -39,7 +40,7 @@ async def test_client_roots_narrow_an_explicit_root(mode: str, fake_model: FakeM
         [
             tool_use("Read", {"file_path": str(project / "README.md")}),
             tool_use("Read", {"file_path": "app.py"}),
-            text("done"),
+            text(review_json("done")),
         ]
     )
     async with (
@@ -59,7 +60,7 @@ async def test_a_local_stdio_client_names_the_roots(
 ) -> None:
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
-    fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text("done")])
+    fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text(review_json("done"))])
     async with (
         make_app(fake_model, elsewhere, roots=()) as app,
         Client(build_server(app), mode=mode, list_roots_callback=roots_callback(project)) as client,
@@ -73,7 +74,7 @@ async def test_a_local_stdio_client_names_the_roots(
 async def test_without_client_roots_the_server_roots_apply(
     mode: str, fake_model: FakeMessagesServer, project: Path
 ) -> None:
-    fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text("done")])
+    fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text(review_json("done"))])
     async with make_app(fake_model, project) as app, Client(build_server(app), mode=mode) as client:
         await client.call_tool("security-reviewer", {"task": "x"})
     assert not fake_model.requests[1].tool_results[0]["is_error"]
@@ -94,9 +95,9 @@ async def test_roots_are_asked_on_every_call_so_changes_are_followed(
     fake_model.set_script(
         [
             tool_use("Read", {"file_path": "src/app.py"}),
-            text("one"),
+            text(review_json("one")),
             tool_use("Read", {"file_path": "b.py"}),
-            text("two"),
+            text(review_json("two")),
         ]
     )
     async with (

@@ -10,18 +10,20 @@ from mcp import Client
 
 from subagents.mcp.server import INSTRUCTIONS, build_server
 from subagents.providers.testing import FakeMessagesServer, demo_responder, text, tool_use
+from tests.answers import review_json
 from tests.conftest import make_app, write_agent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("mode", ["legacy", "auto"])]
 
 SPECIALISTS = ["debate-judge", "router", "security-reviewer", "test-writer"]
 RUN_TOOLS = ["cancel_run", "continue_run", "get_run", "start_agent"]
+DEFAULT_PATTERNS = ["fan_out"]
 
 
 async def test_tools_list_shows_the_specialists_with_small_schemas(mode: str, project: Path) -> None:
     async with make_app(None, project) as app, Client(build_server(app), mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-    assert sorted(tools) == sorted(SPECIALISTS + RUN_TOOLS)
+    assert sorted(tools) == sorted(SPECIALISTS + RUN_TOOLS + DEFAULT_PATTERNS)
     for tool in (tools[name] for name in SPECIALISTS):
         assert tool.input_schema["required"] == ["task"]
         assert set(tool.input_schema["properties"]) == {"task", "context", "files"}
@@ -59,14 +61,15 @@ async def test_calling_a_specialist_runs_the_loop(mode: str, fake_model: FakeMes
     assert structured["status"] == "completed" and structured["turns"] == 2 and structured["stop_reason"] == "end_turn"
     assert structured["run_id"].startswith("run_")
     assert structured["usage"]["input_tokens"] > 0
-    assert "src/app.py" in structured["report"]
-    assert result.content[0].text == structured["report"]  # type: ignore[union-attr]
+    # The reviewer answers in JSON that matches its schema: the object itself, and its text beside it.
+    assert "src/app.py" in structured["output"]["summary"]["reviewed"] and "report" not in structured
+    assert json.loads(result.content[0].text) == structured["output"]  # type: ignore[union-attr]
 
 
 async def test_progress_notifications_reach_the_client(
     mode: str, fake_model: FakeMessagesServer, project: Path
 ) -> None:
-    fake_model.set_script([tool_use("Grep", {"pattern": "execute"}), text("done")])
+    fake_model.set_script([tool_use("Grep", {"pattern": "execute"}), text(review_json())])
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
@@ -89,7 +92,7 @@ async def test_no_credentials_gives_an_error_result_and_the_server_keeps_serving
         assert result.is_error is True
         assert "ANTHROPIC_API_KEY" in result.content[0].text  # type: ignore[union-attr]
         assert result.structured_content and result.structured_content["status"] == "failed"
-    assert len(tools.tools) == 8
+    assert len(tools.tools) == len(SPECIALISTS + RUN_TOOLS + DEFAULT_PATTERNS)
 
 
 async def test_bad_arguments_are_refused_with_a_clear_error(mode: str, project: Path) -> None:

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from subagents import __version__
 from subagents.cli.agents import cmd_agents_list, cmd_agents_show, cmd_agents_validate
+from subagents.cli.patterns import add_pattern_options, add_pattern_parsers
 from subagents.cli.run import cmd_run
 from subagents.cli.runs import add_runs_parser
 from subagents.cli.serve import cmd_serve
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument(
         "--max-turns", type=int, metavar="N", help="most model turns a run may take; agents may set fewer (default 50)"
     )
+    add_pattern_options(common)
 
     parser = argparse.ArgumentParser(prog="subagents", description="Specialist LLM subagents as MCP tools.")
     parser.add_argument("--version", action="version", version=f"subagents {__version__}")
@@ -156,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="agent runs going at once per caller (the token's holder over HTTP, the local user over stdio), "
         "background runs included; more are refused with a message (default 10)",
     )
+    serve.add_argument(
+        "--patterns",
+        metavar="LIST",
+        help="orchestration patterns served as tools: a comma list of route, fan_out, debate, pipeline, "
+        "escalate, or all, or none (default fan_out; env SUBAGENTS_PATTERNS)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     agents = sub.add_parser("agents", help="list, show or validate agent definitions")
@@ -187,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--context", help="background for the agent")
     run.add_argument("--json", action="store_true", help="print the structured result as JSON")
     run.set_defaults(handler=cmd_run)
+    add_pattern_parsers(sub, common)
     return parser
 
 

@@ -8,10 +8,13 @@ import sys
 
 import anyio
 
+from subagents.cli.patterns import PATTERN_NAMES, run_pattern_command
 from subagents.cli.settings import build_app, settings_from_args
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.agent in PATTERN_NAMES:  # `subagents run route "task"`: the pattern, when the task is all it needs
+        return run_pattern_command(args)
     app = build_app(settings_from_args(args), agent=args.agent)
 
     async def run_once():  # type: ignore[no-untyped-def]
@@ -22,7 +25,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(outcome.model_dump(mode="json"), indent=2))
     else:
-        print(outcome.report)
+        print(outcome.report if outcome.output is None else json.dumps(outcome.output, indent=2, ensure_ascii=False))
+        if outcome.warning:
+            print(f"warning: {outcome.warning}", file=sys.stderr)
         print(
             f"\n[{outcome.agent} · {outcome.model} · {outcome.status} · {outcome.turns} turns · "
             f"{outcome.usage.input_tokens} in / {outcome.usage.output_tokens} out tokens · "

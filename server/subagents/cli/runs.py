@@ -15,6 +15,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import TextIO
 
+from subagents.cli.pattern_tree import Node, arguments, is_pattern, load_tree, render_tree, totals
 from subagents.errors import SubagentsError
 from subagents.history.records import STATUSES, AgentStats, RunNotFoundError, RunRecord, RunSummary
 from subagents.history.store import RunStore
@@ -101,10 +102,11 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     try:
         with store:
             record = store.get(find_run_id(store, args.run_id))
+            tree = load_tree(store, record) if is_pattern(record) else None
     except (RunNotFoundError, _AmbiguousIdError) as exc:
         print(f"subagents: {exc}", file=sys.stderr)
         return 1
-    print(record.model_dump_json(indent=2) if args.json else render_run(record))
+    print(record.model_dump_json(indent=2) if args.json else render_run(record, tree))
     return 0
 
 
@@ -202,7 +204,9 @@ def render_list(summaries: Sequence[RunSummary], *, empty: str = NO_RUNS) -> str
 
 def _list_row(s: RunSummary) -> tuple[str, ...]:
     seconds = None if s.finished_at is None else (s.finished_at - s.created_at).total_seconds()
-    tokens = f"{_count(s.usage.input_tokens)}/{_count(s.usage.output_tokens)}"
+    tokens, cost = f"{_count(s.usage.input_tokens)}/{_count(s.usage.output_tokens)}", _cost(s.cost_usd)
+    if s.model == "pattern":  # its children did the spending: `runs show` sums them up
+        tokens, cost = "-", "-"
     return (
         s.id,
         s.status,
@@ -212,7 +216,7 @@ def _list_row(s: RunSummary) -> tuple[str, ...]:
         _duration(seconds),
         str(s.turns),
         tokens,
-        _cost(s.cost_usd),
+        cost,
         _one_line(s.task, TASK_CHARS),
     )
 
@@ -232,10 +236,17 @@ def render_stats(stats: Sequence[AgentStats], *, since: datetime | None = None) 
     return "\n".join(lines)
 
 
-def render_run(record: RunRecord) -> str:
-    """One run for a terminal: header, input, transcript, report."""
-    parts = [_run_header(record), *_input_sections(record)]
-    parts += [_message(m) for m in record.transcript]
+def render_run(record: RunRecord, tree: tuple[Node, ...] | None = None) -> str:
+    """One run for a terminal: header, input, transcript, report. A pattern run (with its `tree` of children)
+    shows its arguments and children, with their totals, in place of a transcript."""
+    if tree is None:
+        parts = [_run_header(record), *_input_sections(record)]
+        parts += [_message(m) for m in record.transcript]
+    else:
+        usage, cost = totals(tree)
+        parts = [_run_header(record.model_copy(update={"usage": usage, "cost_usd": cost})), *_input_sections(record)]
+        parts.append(_section("arguments", json.dumps(arguments(record), ensure_ascii=False)))
+        parts.append(_section("children", render_tree(tree)))
     parts.append(_section("report", record.report if record.report is not None else "(no report)"))
     return _clean("\n\n".join(parts))
 

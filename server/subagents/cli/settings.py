@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from subagents.cli.patterns import pattern_settings
 from subagents.config import Settings, check_dirs, parse_aliases, project_dir_from_env, split_paths
 from subagents.errors import ConfigError
 
@@ -38,6 +39,7 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         fallback_model=args.fallback_model,
         **({"run_timeout_s": args.timeout} if args.timeout else {}),
         **({"max_turns": args.max_turns} if args.max_turns else {}),
+        **pattern_settings(args, env),
         **extra,
     )
 

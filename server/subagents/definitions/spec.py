@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from subagents.structured import schema_problem
 
 # Tools a subagent can be given here. Claude Code has more; the rest are reported, not dropped silently.
 READ_TOOLS = ("Read", "Grep", "Glob", "LS")
@@ -15,8 +17,11 @@ WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit", "Bash")
 # The MCP tool-name rule (SEP-986): every agent is served under a name that matches it (see names.py).
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-# Names the server uses for its own tools; an agent may not take them.
-RESERVED_NAMES = frozenset({"start_agent", "get_run", "cancel_run", "continue_run", "list_agents"})
+# Names the server uses for its own tools (run tools and orchestration patterns); an agent may not take them.
+RESERVED_NAMES = frozenset(
+    {"start_agent", "get_run", "cancel_run", "continue_run", "list_agents"}
+    | {"route", "fan_out", "debate", "pipeline", "escalate", "team"}
+)
 
 
 class SubagentsOptions(BaseModel):
@@ -30,6 +35,14 @@ class SubagentsOptions(BaseModel):
     max_output_tokens: int | None = Field(default=None, ge=1, description="output tokens for the whole run")
     max_cost_usd: float | None = Field(default=None, gt=0, description="cost budget for one run")
     fallback_model: str | None = Field(default=None, min_length=1, description="tried when the model is down")
+    output: dict[str, Any] | None = Field(default=None, description="JSON schema the final answer must match")
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output_schema(cls, value: Any) -> Any:
+        if value is not None and (problem := schema_problem(value)):
+            raise ValueError(f"the output schema {problem}")
+        return value
 
 
 class AgentSpec(BaseModel):

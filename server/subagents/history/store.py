@@ -235,6 +235,13 @@ class RunStore:
             rows = conn.execute(sql, (*(v for _, v in used), limit, offset)).fetchall()
         return [_summary(row) for row in rows]
 
+    def children(self, parent_id: str) -> builtins.list[RunSummary]:
+        """The runs a pattern run started (its children), oldest first."""
+        sql = f"{_SUMMARY_SELECT} WHERE parent_id = ? ORDER BY created_at, rowid"
+        with self._read() as conn:
+            rows = conn.execute(sql, (parent_id,)).fetchall()
+        return [_summary(row) for row in rows]
+
     def stats(self, *, since: datetime | None = None) -> builtins.list[AgentStats]:
         """Calls, outcomes, tokens and cost per (agent, model), optionally only runs created since."""
         where, params = (" WHERE created_at >= ?", (_iso(since),)) if since is not None else ("", ())

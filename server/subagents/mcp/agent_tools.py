@@ -132,11 +132,16 @@ def error_result(message: str) -> CallToolResult:
 
 
 def to_tool_result(outcome: RunOutcome, max_chars: int) -> CallToolResult:
-    """The report first: Claude Code shows its model only this JSON, so it leads, and metadata stays small."""
+    """The report first: Claude Code shows its model only this JSON, so it leads, and metadata stays small.
+    An answer that matched the agent's output schema comes as `output`, the JSON object itself, in place of
+    its text (unless it is too long: then the bounded text)."""
     report = bound_text(outcome.report, max_chars, outcome.run_id)
     usage = {k: v for k, v in outcome.usage.model_dump().items() if v or k in ("input_tokens", "output_tokens")}
+    structured_output = outcome.output is not None and len(outcome.report) <= max_chars
     structured: dict[str, Any] = {
-        "report": report,
+        "output": outcome.output if structured_output else None,
+        "report": None if structured_output else report,
+        "warning": outcome.warning,
         "status": outcome.status,
         "agent": outcome.agent,
         "model": outcome.model,

@@ -21,6 +21,7 @@ from subagents.mcp.auth import caller
 from subagents.mcp.progress import reporting
 from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender, result
 from subagents.mcp.roots import client_root_paths, want_roots
+from subagents.orchestration import recorded_summary
 
 RunIdArg = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 MessageArg = Annotated[str, Field(min_length=1, max_length=100_000)]
@@ -175,6 +176,9 @@ def record_view(record: RunRecord, max_chars: int) -> dict[str, Any]:
     }
     if record.report is not None:
         view["report"] = bound_text(record.report, max_chars, record.id)
+    if (pattern := recorded_summary(record)) is not None:  # a pattern: its fields, its children, their totals
+        view |= {k: pattern.get(k) for k in ("result", "children", "warnings")}
+        view |= {"pattern": record.agent, "usage": pattern.get("usage"), "cost_usd": pattern.get("cost_usd")}
     return {k: v for k, v in view.items() if v is not None}
 
 

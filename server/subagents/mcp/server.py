@@ -14,6 +14,7 @@ from subagents import __version__
 from subagents.app import Subagents
 from subagents.mcp import http
 from subagents.mcp.agent_tools import agent_prompt, agent_tool, to_tool_result
+from subagents.mcp.pattern_tools import any_result, pattern_tools
 from subagents.mcp.resources import add_agent_resources
 from subagents.mcp.run_tools import add_run_resources, add_run_tools
 
@@ -32,14 +33,17 @@ Delegating well:
 them itself, so do not paste whole files into `context`.
 - Read-only specialists can run in parallel. Do not call the same specialist twice for the same question.
 
-Reading the result: `report` is the specialist's answer. `status` is completed or failed (then `error` \
-says why and what to fix). `stop_reason` "max_turns" means it was cut short: narrow the task or ask again. \
-`run_id` identifies the run. Check a specialist's claims against the code before acting on them."""
+Reading the result: `report` is the specialist's answer (`output`, for specialists that answer in JSON). \
+`status` is completed or failed (then `error` says why and what to fix). `stop_reason` "max_turns" means \
+it was cut short: narrow the task or ask again. `run_id` identifies the run. Check a specialist's claims \
+against the code before acting on them."""
 
 
 def build_server(app: Subagents) -> MCPServer:
     tools = [agent_tool(app, spec) for spec in sorted(app.catalog.agents.values(), key=lambda s: s.name)]
-    add_run_tools(tools, app, bound=lambda outcome: to_tool_result(outcome, app.settings.max_report_chars))
+    tools += pattern_tools(app)
+    max_chars = app.settings.max_report_chars
+    add_run_tools(tools, app, bound=any_result(max_chars, lambda outcome: to_tool_result(outcome, max_chars)))
     server = MCPServer(
         "subagents", title="subagents", version=__version__, instructions=INSTRUCTIONS, tools=tools, log_level="WARNING"
     )

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ NO_CREDENTIALS = (
     "claude mcp add subagents -e ANTHROPIC_API_KEY=sk-... -- subagents serve"
 )
 EPHEMERAL = {"type": "ephemeral"}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,22 @@ def to_api_kwargs(request: ModelRequest, *, cache_conversation: bool = True) -> 
         kwargs["tools"] = tools
     # The Messages API version this SDK speaks (2026-10-21) refuses sampling parameters on every model,
     # so `temperature` is not sent; the loader warns an agent file that sets it.
+    if request.output_schema is not None and (schema := api_schema(request.output_schema)) is not None:
+        kwargs["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     return kwargs
+
+
+def api_schema(schema: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema in the subset the API's structured outputs take (the SDK's own transform: objects closed,
+    unsupported keywords moved into descriptions; our validator still checks them). None when the SDK cannot
+    transform it: then the answer is only validated, and retried once, without constrained decoding."""
+    from anthropic import transform_schema
+
+    try:
+        return transform_schema(schema)
+    except (ValueError, TypeError, KeyError) as exc:
+        log.warning("output schema not sent as structured output (%s); the answer is validated instead", exc)
+        return None
 
 
 def _mark_last_cacheable(blocks: list[dict[str, Any]]) -> None:

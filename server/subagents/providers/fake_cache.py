@@ -1,11 +1,12 @@
 """The fake Messages API's prompt cache, simulated the way the API documents it.
 
-A request is read as one sequence of blocks: the tools, then the system blocks, then every message's
-content blocks. A block marked `cache_control` is a breakpoint. The prefix up to a breakpoint is written
-to the cache; a later request reads the longest cached prefix it shares, found by checking each of its
-breakpoints and up to `LOOKBACK_BLOCKS` block boundaries before it. So the usage the fake reports
-(`cache_read_input_tokens`, `cache_creation_input_tokens`, `input_tokens`) shows whether a client places
-its breakpoints well. Prefixes are keyed by model, as the real cache is. There is no minimum cacheable
+A request is read as one sequence of blocks: the tools, then the system blocks (and the structured-output
+format, which the API builds into the prompt), then every message's content blocks. A block marked
+`cache_control` is a breakpoint. The prefix up to a breakpoint is written to the cache; a later request
+reads the longest cached prefix it shares, found by checking each of its breakpoints and up to
+`LOOKBACK_BLOCKS` block boundaries before it. So the usage the fake reports (`cache_read_input_tokens`,
+`cache_creation_input_tokens`, `input_tokens`) shows whether a client places its breakpoints well.
+Prefixes are keyed by model, as the real cache is. There is no minimum cacheable
 length and no expiry: tests stay small and deterministic.
 """
 
@@ -37,6 +38,10 @@ def _blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [t for t in body.get("tools") or [] if isinstance(t, dict)]
     system = body.get("system")
     blocks += [{"type": "text", "text": system}] if isinstance(system, str) else list(system or [])
+    if isinstance(body.get("output_config"), dict):
+        # The API builds the output format into the prompt, after the system prompt: part of the prefix, so a
+        # new format misses the cache for everything after it (as its documentation says).
+        blocks.append({"type": "output_config", "output_config": body["output_config"]})
     for message in body.get("messages") or []:
         content = message.get("content") if isinstance(message, dict) else None
         role = message.get("role") if isinstance(message, dict) else None

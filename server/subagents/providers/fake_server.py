@@ -76,6 +76,14 @@ class RecordedRequest:
         return bool(self.body.get("stream", False))
 
     @property
+    def output_schema(self) -> dict[str, Any] | None:
+        """The JSON schema of `output_config.format`, when the request asks for structured output."""
+        config = self.body.get("output_config")
+        fmt = config.get("format") if isinstance(config, dict) else None
+        schema = fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+        return schema if isinstance(schema, dict) else None
+
+    @property
     def last_user_text(self) -> str:
         """The text of the last user message, tool results included."""
         blocks = self._last_user_blocks()

@@ -22,6 +22,7 @@ breakpoint is written, and a later request reads the longest cached prefix it sh
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import re
 import signal
@@ -33,6 +34,7 @@ from typing import Any, Self
 import anyio.to_thread
 
 from subagents.providers.fake_cache import PromptCache, approx_tokens
+from subagents.providers.fake_schema import sample_instance
 from subagents.providers.fake_server import (
     Block,
     FakeHTTPServer,
@@ -259,13 +261,17 @@ DEMO_NOTE = "This is the offline demo model, not a real review: set ANTHROPIC_AP
 
 
 def demo_responder(request: RecordedRequest) -> Reply:
-    """Read every file path the user's text names, one per turn, then report each file's first line."""
+    """Read every file path the user's text names, one per turn, then report each file's first line (as a
+    JSON value that matches the schema, when the request asks for structured output)."""
     if "Read" in request.tool_names:
         asked = {str(_args(call).get("file_path")) for call in _tool_calls(request).values()}
         for path in _mentioned_paths(request):
             if path not in asked:
                 return tool_use("Read", {"file_path": path})
-    return text(_demo_report(request))
+    report = _demo_report(request)
+    if request.output_schema is not None:
+        return text(json.dumps(sample_instance(request.output_schema, report)))
+    return text(report)
 
 
 def _mentioned_paths(request: RecordedRequest) -> list[str]:
