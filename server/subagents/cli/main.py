@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs = common.add_argument_group("runs: history, budgets and retries")
     runs.add_argument(
         "--store",
-        type=Path,
-        metavar="PATH",
-        help="run history database (env SUBAGENTS_STORE; default ~/.local/share/subagents/runs.db)",
+        metavar="PATH|URL",
+        help="run history: a SQLite file or a postgresql:// URL (env SUBAGENTS_STORE; "
+        "default ~/.local/share/subagents/runs.db)",
     )
     runs.add_argument("--no-store", action="store_true", help="keep no run history (continue_run then fails)")
     runs.add_argument("--max-output-tokens", type=int, metavar="N", help="per-run output token budget")
