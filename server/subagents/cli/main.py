@@ -17,6 +17,7 @@ from subagents.cli.run import cmd_run
 from subagents.cli.runs import add_runs_parser
 from subagents.cli.serve import cmd_serve
 from subagents.cli.settings import validation_reasons
+from subagents.cli.store import add_store_parser
 from subagents.errors import SubagentsError
 
 log = logging.getLogger("subagents")
@@ -162,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=cmd_agents_validate)
 
     add_runs_parser(sub)
+    add_store_parser(sub)
 
     run = sub.add_parser("run", parents=[common], help="run one agent on a task and print its report")
     run.add_argument("agent")

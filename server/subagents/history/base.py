@@ -56,6 +56,7 @@ class RunStore(Protocol):
 
     where: str  # where the store lives, for messages (a path, or a URL without its password)
     owner: str  # this process, as recorded on the runs it executes and the tasks it claims
+    applied: builtins.list[int]  # the migrations this store applied when it opened
 
     async def __aenter__(self) -> Self: ...
 

@@ -85,6 +85,8 @@ class PostgresRunStore:
         self._writer: BatchWriter[Work] = BatchWriter(self._execute, where=self.where)
         self._tg: TaskGroup | None = None
         self._cancel_signal = anyio.Event()
+        self._listener: psycopg.AsyncConnection[Any] | None = None  # started by the first cancel watch
+        self._listening = False
         self.applied: builtins.list[int] = []
 
     # --- lifetime ---
@@ -104,7 +106,6 @@ class PostgresRunStore:
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         await self._tg.start(self._writer.run)
-        self._tg.start_soon(self._listen)
         return self
 
     async def __aexit__(
@@ -114,8 +115,11 @@ class PostgresRunStore:
             return
         tg, self._tg = self._tg, None
         try:
+            self._listening = False
+            if self._listener is not None:
+                await self._listener.close()  # ends the listener's wait without a cancelled query
             await self._writer.close()
-            tg.cancel_scope.cancel()  # the listener; the writer has stopped by now
+            tg.cancel_scope.cancel()  # a listener between connections; the writer has stopped by now
             await tg.__aexit__(None, None, None)
         finally:
             if self._pool is not None:
@@ -126,7 +130,7 @@ class PostgresRunStore:
         try:
             conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
             raise StoreError(
                 f"Cannot connect to the PostgreSQL run store {self.where}: {reason}. "
                 "Check the URL in --store / SUBAGENTS_STORE, and that the server is up."
@@ -137,15 +141,17 @@ class PostgresRunStore:
 
     async def _listen(self) -> None:
         """Wake the cancel watcher when a cancel request for one of our runs arrives."""
-        while True:
+        while self._listening:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
-                async with conn:
-                    await conn.execute(f"LISTEN {ops.CANCEL_CHANNEL}")
-                    async for notify in conn.notifies():
+                self._listener = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                async with self._listener:
+                    await self._listener.execute(f"LISTEN {ops.CANCEL_CHANNEL}")
+                    async for notify in self._listener.notifies():
                         if notify.payload == self.owner:
                             self._cancel_signal.set()
             except psycopg.Error as exc:
+                if not self._listening:
+                    return  # closed by __aexit__
                 log.warning("cancel listener on %s lost its connection (%s); polling until it is back", self.where, exc)
             await anyio.sleep(1)
 
@@ -223,6 +229,9 @@ class PostgresRunStore:
         return await self._read(lambda c: ops.cancel_requests(c, self.owner))
 
     async def wait_for_cancel_requests(self, timeout_s: float) -> None:
+        if not self._listening and self._tg is not None:  # only a process that executes runs listens
+            self._listening = True
+            self._tg.start_soon(self._listen)
         with anyio.move_on_after(timeout_s):
             await self._cancel_signal.wait()
         if self._cancel_signal.is_set():
