@@ -118,7 +118,8 @@ async def test_postgres_wakes_the_owner_at_once_with_notify() -> None:
     with postgres_schema() as url:
         async with opened(url, owner=OTHER_HOST) as executor, opened(url) as asker:
             running = await new_run(executor)
-            await anyio.sleep(0.2)  # the listener connection is up
+            await executor.wait_for_cancel_requests(timeout_s=0.01)  # the first wait starts the listener
+            await anyio.sleep(1)  # its connection is up and listening
             async with anyio.create_task_group() as tg:
                 woke = anyio.Event()
 

@@ -10,8 +10,9 @@ Imported only when a `postgresql://` store is used (the `postgres` extra).
 from __future__ import annotations
 
 import builtins
+import itertools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast
@@ -55,7 +56,9 @@ from subagents.processes import process_owner
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
-Work = Callable[[ops.Conn], Awaitable[object]]
+# A job's work, on the writer's connection; `fast`: inside a pipeline, so skip checks that wait for a
+# result (a failure still surfaces, as a database error, and the batch is then redone job by job).
+Work = Callable[[ops.Conn, bool], Awaitable[object]]
 CONNECT_TIMEOUT_S = 10
 
 
@@ -190,13 +193,14 @@ class PostgresRunStore:
     async def append_messages(self, run_id: str, messages: Sequence[Message]) -> None:
         encoded = encode_messages(messages)
         if encoded:
-            self._submit(lambda c: ops.append(c, run_id, encoded), f"append messages to run {run_id}")
+            self._submit(lambda c, fast: ops.append(c, run_id, encoded, fast=fast), f"append messages to run {run_id}")
 
     async def record_turn(
         self, run_id: str, messages: Sequence[Message], *, turns: int, usage: Usage, cost_usd: float | None
     ) -> None:
         encoded, progress = encode_messages(messages), (turns, *usage_values(usage), cost_usd)
-        self._submit(lambda c: ops.record_turn(c, run_id, encoded, progress), f"record a turn of run {run_id}")
+        label = f"record a turn of run {run_id}"
+        self._submit(lambda c, fast: ops.record_turn(c, run_id, encoded, progress, fast=fast), label)
 
     async def finish(
         self,
@@ -338,7 +342,11 @@ class PostgresRunStore:
 
     async def _call(self, work: Callable[[ops.Conn], Awaitable[R]]) -> R:
         self._check_open()
-        return cast(R, await self._writer.call(Job(cast(Work, work), getattr(work, "__name__", "work"))))
+
+        async def run(conn: ops.Conn, fast: bool) -> object:
+            return await work(conn)
+
+        return cast(R, await self._writer.call(Job(run, getattr(work, "__name__", "work"))))
 
     async def _read(self, work: Callable[[ops.Conn], Awaitable[R]]) -> R:
         self._check_open()
@@ -361,10 +369,9 @@ class PostgresRunStore:
         assert self._pool is not None
         try:
             async with self._pool.connection() as conn:
-                if len(writes) == 1:
-                    await _apply_alone(conn, writes[0])
-                else:
-                    await _apply_together(conn, writes)
+                if (len(writes) == 1 and writes[0].done is not None) or not await _apply_together(conn, writes):
+                    for job in writes:
+                        await _apply_alone(conn, job)
         except (psycopg.Error, OSError) as exc:
             for job in writes:
                 job.error = job.error or _store_error(self.where, exc)
@@ -374,22 +381,36 @@ async def _apply_alone(conn: ops.Conn, job: Job[Work]) -> None:
     try:
         async with conn.transaction():
             assert job.run is not None
-            job.result = await job.run(conn)
+            job.result = await job.run(conn, False)
+    except psycopg.OperationalError:
+        raise  # the connection is gone: every job in the batch hears of it
     except Exception as exc:
         job.error = exc
 
 
-async def _apply_together(conn: ops.Conn, jobs: Sequence[Job[Work]]) -> None:
-    async with conn.transaction():
-        for job in jobs:
-            try:
-                async with conn.transaction():  # a savepoint: one job's failure does not undo another's
-                    assert job.run is not None
-                    job.result = await job.run(conn)
-            except psycopg.OperationalError:
-                raise  # the connection is gone: every job in the batch fails
-            except Exception as exc:
-                job.error = exc
+async def _apply_together(conn: ops.Conn, jobs: Sequence[Job[Work]]) -> bool:
+    """Every job in one transaction, without savepoints (each costs two round trips); runs of queued
+    jobs (turns: nobody waits for their result) go through a pipeline, one round trip for all. If any
+    job fails, nothing is kept, and False says to apply them one by one, so each hears of its own error."""
+    try:
+        async with conn.transaction():
+            for queued, run in itertools.groupby(jobs, key=lambda job: job.done is None):
+                if queued:
+                    async with conn.pipeline():
+                        await _run_all(conn, run, fast=True)
+                else:
+                    await _run_all(conn, run, fast=False)
+    except psycopg.OperationalError:
+        raise
+    except Exception:
+        return False
+    return True
+
+
+async def _run_all(conn: ops.Conn, jobs: Iterable[Job[Work]], *, fast: bool) -> None:
+    for job in jobs:
+        assert job.run is not None
+        job.result = await job.run(conn, fast)
 
 
 def _store_error(where: str, exc: BaseException) -> Exception:
