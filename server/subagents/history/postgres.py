@@ -10,9 +10,8 @@ Imported only when a `postgresql://` store is used (the `postgres` extra).
 from __future__ import annotations
 
 import builtins
-import itertools
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast
@@ -36,6 +35,7 @@ from subagents.history.base import (
     new_task_id,
     utc_now,
 )
+from subagents.history.postgres_batch import Work, apply_alone, apply_together
 from subagents.history.postgres_schema import PG_MIGRATIONS, pg_applied_versions, pg_migrate, pg_version_of
 from subagents.history.records import (
     AgentStats,
@@ -56,9 +56,6 @@ from subagents.processes import process_owner
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
-# A job's work, on the writer's connection; `fast`: inside a pipeline, so skip checks that wait for a
-# result (a failure still surfaces, as a database error, and the batch is then redone job by job).
-Work = Callable[[ops.Conn, bool], Awaitable[object]]
 CONNECT_TIMEOUT_S = 10
 
 
@@ -369,48 +366,12 @@ class PostgresRunStore:
         assert self._pool is not None
         try:
             async with self._pool.connection() as conn:
-                if (len(writes) == 1 and writes[0].done is not None) or not await _apply_together(conn, writes):
+                if (len(writes) == 1 and writes[0].done is not None) or not await apply_together(conn, writes):
                     for job in writes:
-                        await _apply_alone(conn, job)
+                        await apply_alone(conn, job)
         except (psycopg.Error, OSError) as exc:
             for job in writes:
                 job.error = job.error or _store_error(self.where, exc)
-
-
-async def _apply_alone(conn: ops.Conn, job: Job[Work]) -> None:
-    try:
-        async with conn.transaction():
-            assert job.run is not None
-            job.result = await job.run(conn, False)
-    except psycopg.OperationalError:
-        raise  # the connection is gone: every job in the batch hears of it
-    except Exception as exc:
-        job.error = exc
-
-
-async def _apply_together(conn: ops.Conn, jobs: Sequence[Job[Work]]) -> bool:
-    """Every job in one transaction, without savepoints (each costs two round trips); runs of queued
-    jobs (turns: nobody waits for their result) go through a pipeline, one round trip for all. If any
-    job fails, nothing is kept, and False says to apply them one by one, so each hears of its own error."""
-    try:
-        async with conn.transaction():
-            for queued, run in itertools.groupby(jobs, key=lambda job: job.done is None):
-                if queued:
-                    async with conn.pipeline():
-                        await _run_all(conn, run, fast=True)
-                else:
-                    await _run_all(conn, run, fast=False)
-    except psycopg.OperationalError:
-        raise
-    except Exception:
-        return False
-    return True
-
-
-async def _run_all(conn: ops.Conn, jobs: Iterable[Job[Work]], *, fast: bool) -> None:
-    for job in jobs:
-        assert job.run is not None
-        job.result = await job.run(conn, fast)
 
 
 def _store_error(where: str, exc: BaseException) -> Exception:
