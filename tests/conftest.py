@@ -18,6 +18,9 @@ from subagents.providers.base import ModelProvider
 from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.providers.testing import FakeMessagesServer
 from subagents.tools.jail import Jail, find_jail
+from tests.stores import backend, store_location
+
+__all__ = ["backend", "store_location"]  # fixtures: each store test runs on SQLite and on PostgreSQL
 
 # Read at import: the autouse fixture below clears SUBAGENTS_* for each test. CI sets it.
 REQUIRE_BWRAP = os.environ.get("SUBAGENTS_REQUIRE_BWRAP") == "1"
@@ -96,9 +99,11 @@ def make_app(
     store: RunStore | None = None,
     resilient: RetryPolicy | None = None,
     prices: PriceTable | None = None,
+    owns_store: bool = False,
     **settings: object,
 ) -> Subagents:
-    """An app on the fake model. `resilient` wraps the provider in our retry/breaker layer."""
+    """An app on the fake model. `resilient` wraps the provider in our retry/breaker layer. `store` must be
+    open, unless owns_store (then the app opens and closes it)."""
     layers = [Layer("bundled", bundled_agents_dir())] if bundled else []
     if agents_dir is not None:
         layers.append(Layer("agents-dir", agents_dir))
@@ -107,7 +112,7 @@ def make_app(
     provider: ModelProvider = AnthropicProvider(creds)
     if resilient is not None:
         provider = ResilientProvider(provider, resilient, fallback_model=config.fallback_model)
-    return Subagents(config, load_catalog(layers), provider, store=store, prices=prices)
+    return Subagents(config, load_catalog(layers), provider, store=store, prices=prices, owns_store=owns_store)
 
 
 async def run_once(app: Subagents, agent: str, task: str, **kwargs: object) -> RunOutcome:

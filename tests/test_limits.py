@@ -3,13 +3,14 @@ never raise them; a cost budget fails closed on a model without a price; and eve
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
 from subagents.budget import Price, PriceTable
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, SQLiteRunStore
 from subagents.mcp.server import build_server
 from subagents.messages import ModelRequest, ModelResponse
 from subagents.providers.testing import FakeMessagesServer, text, tool_use
@@ -33,8 +34,9 @@ PRICES = PriceTable({"claude-haiku-5-5": Price(input=0, output=10_000, cache_wri
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    return RunStore(tmp_path / "runs.db")
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        yield store
 
 
 async def test_an_agent_file_cannot_raise_the_cost_budget(
@@ -50,7 +52,7 @@ async def test_an_agent_file_cannot_raise_the_cost_budget(
     # $0.03 a turn: the server's $0.05 stops it after two turns, whatever the file said.
     assert len(fake_model.requests) == 2
     assert outcome.cost_usd is not None and outcome.cost_usd <= 0.06
-    assert store.get(outcome.run_id).status == "budget_exceeded"
+    assert (await store.get(outcome.run_id)).status == "budget_exceeded"
 
 
 async def test_one_turn_cannot_overshoot_the_budget(
@@ -100,7 +102,7 @@ async def test_a_cost_budget_refuses_a_model_without_a_price(
     assert outcome.status == "failed" and outcome.error_kind == "unpriced_model"
     assert "--prices FILE" in (outcome.error or "") and "claude-haiku-5-5" in (outcome.error or "")
     assert fake_model.requests == []  # fail closed: not one unbudgeted request
-    assert store.get(outcome.run_id).status == "failed"
+    assert (await store.get(outcome.run_id)).status == "failed"
 
 
 async def test_a_daily_budget_also_refuses_a_model_without_a_price(
@@ -141,5 +143,5 @@ async def test_an_unexpected_provider_error_ends_the_run_as_failed(
         outcome = await app.run("router", "route this")
     assert outcome.status == "failed" and outcome.error_kind == "internal"
     assert "TypeError" in (outcome.error or "") and "temperature" in (outcome.error or "")
-    record = store.get(outcome.run_id)
+    record = await store.get(outcome.run_id)
     assert record.status == "failed" and record.finished_at is not None

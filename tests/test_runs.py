@@ -4,6 +4,7 @@ cancellation and progress, through the MCP surface in both eras."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -11,7 +12,7 @@ import pytest
 from mcp import Client
 
 from subagents.budget import Price, PriceTable
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, SQLiteRunStore, store_for
 from subagents.mcp.server import build_server
 from subagents.providers.resilience import RetryPolicy
 from subagents.providers.testing import FakeMessagesServer, error, text, tool_use
@@ -24,8 +25,9 @@ both_eras = pytest.mark.parametrize("mode", ["legacy", "auto"])
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    return RunStore(tmp_path / "runs.db")
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        yield store
 
 
 @both_eras
@@ -39,7 +41,7 @@ async def test_two_rate_limits_then_success(
     ):
         result = await client.call_tool("router", {"task": "route"})
     assert result.is_error is False and len(fake_model.requests) == 3
-    [run] = store.list()
+    [run] = await store.list()
     assert (run.status, run.id) == ("completed", result.structured_content["run_id"])  # type: ignore[index]
 
 
@@ -58,9 +60,9 @@ async def test_persistent_overload_is_a_clear_error_and_the_server_goes_on(
     assert "overloaded" in failed.content[0].text  # type: ignore[union-attr]
     assert "gave up after 4 attempts" in failed.content[0].text  # type: ignore[union-attr]
     assert second.is_error is False
-    statuses = {r.task: r.status for r in store.list()}
+    statuses = {r.task: r.status for r in await store.list()}
     assert statuses == {"first": "failed", "second": "completed"}
-    assert store.get(failed.structured_content["run_id"]).error  # type: ignore[index]
+    assert (await store.get(failed.structured_content["run_id"])).error  # type: ignore[index]
 
 
 async def test_circuit_opens_after_repeated_failures_and_answers_at_once(
@@ -98,7 +100,7 @@ async def test_output_token_budget_stops_the_run_with_a_partial_report(
         outcome = await app.run("security-reviewer", "x")
     assert outcome.status == "budget_exceeded" and outcome.turns == 2
     assert outcome.report.startswith("Found a lead.") and "output-token budget reached" in outcome.report
-    assert store.get(outcome.run_id).status == "budget_exceeded"
+    assert (await store.get(outcome.run_id)).status == "budget_exceeded"
 
 
 async def test_cost_budget_and_the_daily_budget(fake_model: FakeMessagesServer, project: Path, store: RunStore) -> None:
@@ -149,7 +151,7 @@ async def test_continue_run_after_a_restart(
     path = tmp_path / "runs.db"
     fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text(review_json("SQL injection in find()"))])
     async with (
-        make_app(fake_model, project, store=RunStore(path)) as app,
+        make_app(fake_model, project, store=store_for(path), owns_store=True) as app,
         Client(build_server(app), mode=mode) as client,
     ):
         first = await client.call_tool("security-reviewer", {"task": "Review src/app.py"})
@@ -157,7 +159,7 @@ async def test_continue_run_after_a_restart(
 
     fake_model.set_script([text(review_json("Use a parameterised query: db.execute('... WHERE name = ?', (name,))"))])
     async with (
-        make_app(fake_model, project, store=RunStore(path)) as app,
+        make_app(fake_model, project, store=store_for(path), owns_store=True) as app,
         Client(build_server(app), mode=mode) as client,
     ):  # a new server on the same store
         follow = await client.call_tool("continue_run", {"run_id": run_id, "message": "How do I fix it?"})
@@ -169,7 +171,8 @@ async def test_continue_run_after_a_restart(
     assert roles == ["user", "assistant", "user", "assistant", "user"]  # the whole earlier conversation
     assert "SELECT * FROM users" in json.dumps(sent.messages)  # the file it read earlier
     assert "How do I fix it?" in sent.last_user_text
-    again = RunStore(path).get(follow.structured_content["run_id"])  # type: ignore[index]
+    async with store_for(path) as store:
+        again = await store.get(follow.structured_content["run_id"])  # type: ignore[index]
     assert again.continued_from == run_id and again.status == "completed"
 
 
@@ -209,7 +212,7 @@ async def test_start_get_and_cancel_a_background_run(
     with anyio.fail_after(2):
         while fake_model.disconnects < 1:  # the model call was stopped, not left running
             await anyio.sleep(0.02)
-    assert store.get(slow_id).status == "cancelled" and store.get(quick_id).status == "completed"
+    assert (await store.get(slow_id)).status == "cancelled" and (await store.get(quick_id)).status == "completed"
 
 
 async def test_start_agent_with_an_unknown_agent(project: Path) -> None:
@@ -234,7 +237,7 @@ async def test_client_cancel_stops_the_model_call_and_is_recorded(
         other = await client.call_tool("router", {"task": "another"})
     assert other.is_error is False
     with anyio.fail_after(3):
-        while (statuses := {r.task: r.status for r in store.list()}).get("cancel me") != "cancelled":
+        while (statuses := {r.task: r.status for r in await store.list()}).get("cancel me") != "cancelled":
             await anyio.sleep(0.05)
     assert statuses == {"cancel me": "cancelled", "another": "completed"}
 

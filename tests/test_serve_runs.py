@@ -121,3 +121,28 @@ def test_rate_limits_are_retried_and_the_run_is_listed(
     assert ran.returncode == 0 and "routed" in ran.stdout
     [run] = json.loads(run_cli("runs", "list", "--json", env=env).stdout)
     assert run["status"] == "completed" and len(fake_model.requests) == 3
+
+
+async def test_two_servers_on_one_store_cancel_each_others_runs(
+    store_location: str, fake_model: FakeMessagesServer, project: Path
+) -> None:
+    """Replicas (or local servers) share the store: B stops a run that A executes."""
+    fake_model.set_script(slow_unless_quick)
+    env = model_env(fake_model) | {"SUBAGENTS_STORE": store_location}
+    with (
+        http_server("--root", str(project), env=env) as (url_a, _a),
+        http_server("--root", str(project), env=env) as (url_b, _b),
+    ):
+        async with Client(url_a) as a, Client(url_b) as b:
+            slow = (await a.call_tool("start_agent", {"agent": "router", "task": "slow"})).structured_content
+            with anyio.fail_after(20):
+                while not fake_model.requests:
+                    await anyio.sleep(0.05)
+            seen = (await b.call_tool("get_run", {"run_id": slow["run_id"]})).structured_content  # type: ignore[index]
+            cancelled = (await b.call_tool("cancel_run", {"run_id": slow["run_id"]})).structured_content  # type: ignore[index]
+            after = (await a.call_tool("get_run", {"run_id": slow["run_id"]})).structured_content  # type: ignore[index]
+        with anyio.fail_after(5):
+            while fake_model.disconnects < 1:  # A stopped its model call
+                await anyio.sleep(0.05)
+    assert seen["status"] == "running"  # type: ignore[index]
+    assert cancelled["status"] == "cancelled" and after["status"] == "cancelled"  # type: ignore[index]

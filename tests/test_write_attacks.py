@@ -16,7 +16,7 @@ import anyio
 import pytest
 from mcp import Client, StdioServerParameters
 
-from subagents.history.store import RunStore
+from subagents.history.store import SQLiteRunStore
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, text, tool_use
 from subagents.tools.bash import BashPolicy
 from tests.conftest import make_app, model_env
@@ -74,13 +74,16 @@ async def test_a_planted_repository_is_refused_without_a_shell_and_the_run_compl
     ]
     fake_model.set_script([*(tool_use("Write", {"file_path": p, "content": c}) for p, c in writes), text("done")])
     before = snapshot(monorepo)
-    store = RunStore(tmp_path / "runs.db")
-    async with make_app(fake_model, monorepo / "pkg", store=store) as app:
+    async with (
+        SQLiteRunStore(tmp_path / "runs.db") as store,
+        make_app(fake_model, monorepo / "pkg", store=store) as app,
+    ):
         outcome = await app.run("test-writer", "x")
+        recorded = await store.get(outcome.run_id)
     results = [r.tool_results[0] for r in fake_model.requests[1:]]
     assert [r["is_error"] for r in results] == [False] * 6 + [True]
     assert 'would make "." look like a git repository' in results[-1]["content"]
-    assert outcome.status == "completed" and store.get(outcome.run_id).status == "completed"
+    assert outcome.status == "completed" and recorded.status == "completed"
     assert not marker.exists() and snapshot(monorepo) == before
     assert outcome.diff is not None and "HEAD" not in diffed(outcome.diff)
     assert diffed(outcome.diff) == [
@@ -205,10 +208,12 @@ async def test_a_diff_that_cannot_be_collected_ends_the_run_failed_and_recorded(
         return text("Wrote new.py.")
 
     fake_model.set_script(script)
-    store = RunStore(tmp_path / "runs.db")
-    async with make_app(fake_model, monorepo / "pkg", store=store) as app:
+    async with (
+        SQLiteRunStore(tmp_path / "runs.db") as store,
+        make_app(fake_model, monorepo / "pkg", store=store) as app,
+    ):
         outcome = await app.run("test-writer", "x")
-    record = store.get(outcome.run_id)
+        record = await store.get(outcome.run_id)
     assert outcome.status == record.status == "failed"
     assert record.error and record.error.startswith("The agent's changes could not be collected: git status failed in")
     assert "Wrote new.py." in outcome.report and list(temp.iterdir()) == []

@@ -9,7 +9,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from subagents.history.store import RunStore
+from subagents.history.store import SQLiteRunStore
 from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, text, tool_use
 from subagents.tools.bash import BashPolicy
@@ -83,11 +83,10 @@ async def test_without_bash_the_test_writer_still_writes_and_says_bash_is_off(
             text("done"),
         ]
     )
-    store = RunStore(tmp_path / "runs.db")
-    async with make_app(fake_model, repo, store=store) as app:
+    async with SQLiteRunStore(tmp_path / "runs.db") as store, make_app(fake_model, repo, store=store) as app:
         outcome = await app.run("test-writer", "x")
+        assert (await store.get(outcome.run_id)).diff == outcome.diff  # kept in the run history
     assert fake_model.requests[0].tool_names == ["Read", "Grep", "Glob", "LS", "Write", "Edit"]
-    assert store.get(outcome.run_id).diff == outcome.diff  # kept in the run history
     [refused] = fake_model.requests[1].tool_results
     assert refused["is_error"] and "not available" in refused["content"]
     assert outcome.diff and "+x = 1" in outcome.diff

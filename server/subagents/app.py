@@ -22,7 +22,7 @@ from subagents.definitions.spec import AgentSpec
 from subagents.errors import AgentNotFoundError, ModelCallError, ModelNotConfiguredError, SubagentsError
 from subagents.events import EventSink, discard
 from subagents.history.records import RunInput
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, store_for
 from subagents.jobs import JobManager, StartedSink
 from subagents.loop import MessageSink, RunLimits, RunResult, run_agent
 from subagents.messages import Message, Usage
@@ -76,11 +76,14 @@ class Subagents:
         *,
         store: RunStore | None = None,
         prices: PriceTable | None = None,
+        owns_store: bool = False,
     ) -> None:
+        """`store` must be open while the app runs; with owns_store the app opens and closes it itself."""
         self.settings = settings
         self.catalog = catalog
         self.provider = provider
         self.store = store
+        self._owns_store = owns_store and store is not None
         self.recorder = RunRecorder(store)
         self.prices = prices or PriceTable()
         self.resolver = ModelResolver(aliases=settings.model_aliases, default=settings.default_model)
@@ -105,20 +108,24 @@ class Subagents:
         )
         if orphans := remove_orphaned_workspaces():
             log.warning("removed %d workspaces left by servers that stopped mid-run", len(orphans))
-        store = None
-        if settings.store_enabled:
-            store = RunStore(settings.store_path or RunStore.default_path())
-            if interrupted := store.mark_interrupted():
-                log.warning("%d runs were left running by a server that stopped; marked interrupted", interrupted)
+        store = store_for(settings.store_url) if settings.store_enabled else None  # opened by __aenter__
         prices = PriceTable.from_file(settings.prices_file) if settings.prices_file else PriceTable()
-        app = cls(settings, catalog, provider, store=store, prices=prices)
+        app = cls(settings, catalog, provider, store=store, prices=prices, owns_store=True)
         app.log_startup(agent)
         return app
 
     async def __aenter__(self) -> Subagents:
-        self._jobs_cm = self.jobs.running()
-        await self._jobs_cm.__aenter__()
+        if self._owns_store and self.store is not None:
+            await self.store.__aenter__()  # connects and migrates
+        try:
+            await self.recorder.recover()
+            self._jobs_cm = self.jobs.running()
+            await self._jobs_cm.__aenter__()
+        except BaseException:
+            await self._close_store()
+            raise
         self.jobs.spawn(self._warm_up)
+        self.jobs.spawn(self.recorder.supervise)
         return self
 
     async def _warm_up(self) -> None:
@@ -135,7 +142,14 @@ class Subagents:
             if self._jobs_cm is not None:
                 await self._jobs_cm.__aexit__(None, None, None)
         finally:
-            await self.aclose()
+            try:
+                await self.aclose()
+            finally:
+                await self._close_store()
+
+    async def _close_store(self) -> None:
+        if self._owns_store and self.store is not None:
+            await self.store.__aexit__(None, None, None)  # applies the writes still queued first
 
     async def aclose(self) -> None:
         for closeable in (self.provider, getattr(self.provider, "inner", None)):
@@ -329,13 +343,16 @@ class Subagents:
 
             async def on_messages(messages: Sequence[Message]) -> None:
                 run.progress.add(messages)
-                await self.recorder.messages(run_id, messages)
-                await self.recorder.progress(
-                    run_id, turns=run.progress.turns, usage=meter.usage, cost_usd=meter.cost_usd
+                await self.recorder.record_turn(
+                    run_id, messages, turns=run.progress.turns, usage=meter.usage, cost_usd=meter.cost_usd
                 )
 
             run.on_messages = on_messages
-            outcome = await self._guarded(run, roots)
+            with self.recorder.cancellable(run_id) as asked:  # cancel_run from another process, via the store
+                outcome = await self._guarded(run, roots)
+            if asked.cancelled_caught:
+                ended = _ended(run.partial(), "cancelled", "The run was cancelled.", "cancelled")
+                outcome = ended.model_copy(update={"stop_reason": "cancelled"})
         except BaseException as exc:
             # Nothing is lost: however the run ends, it ends with a recorded status and the reason.
             if isinstance(exc, anyio.get_cancelled_exc_class()):

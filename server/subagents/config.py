@@ -32,7 +32,7 @@ class Settings(BaseModel):
     default_max_tokens: int = Field(default=8192, ge=1, le=128_000)
     max_report_chars: int = Field(default=40_000, ge=1_000)
     # Runs: history, budgets, retries (issue: runs that survive).
-    store_path: Path | None = None  # None: RunStore.default_path()
+    store_url: str | None = None  # a SQLite file path or a postgresql:// URL; None: default_location()
     store_enabled: bool = True
     max_output_tokens: int | None = Field(default=None, ge=1)  # per run, summed over turns
     max_cost_usd: float | None = Field(default=None, gt=0)  # per run

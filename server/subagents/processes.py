@@ -34,6 +34,15 @@ def owner_alive(owner: str | None) -> bool:
     return _start_ticks(pid) == start
 
 
+def owner_gone(owner: str | None) -> bool:
+    """True only when we can tell: the owner was a process on this host, and it no longer runs.
+
+    Unlike `not owner_alive(...)`, another host's owner is not taken for gone: its lease decides."""
+    if not owner or owner.partition(":")[0] != socket.gethostname():
+        return False
+    return not owner_alive(owner)
+
+
 def _start_ticks(pid: int) -> str:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

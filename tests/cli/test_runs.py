@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import anyio
 import pytest
 
 from subagents.cli.runs import find_run_id, render_list, render_run, render_stats, runs_main
 from subagents.history.records import RunRecord
-from subagents.history.store import RunInput, RunNotFoundError, RunStatus, RunStore
+from subagents.history.store import RunInput, RunNotFoundError, RunStatus, RunStore, store_for
 from subagents.messages import Message, Usage
 from tests.helpers import child_env
+from tests.stores import on_store
 
 # Switch to [sys.executable, "-m", "subagents", "runs"] once cli.py has the `runs` group.
 RUNS_CMD = [sys.executable, "-m", "subagents", "runs"]
@@ -37,7 +39,7 @@ class Clock:
 
 @dataclass(frozen=True)
 class Runs:
-    path: Path
+    path: str  # a SQLite file, or a postgresql:// URL
     review: str  # completed, full transcript, known cost
     route: str  # failed, unknown cost
     again: str  # completed, continues `review`
@@ -70,7 +72,7 @@ TRANSCRIPT = (
 )
 
 
-def finish(
+async def finish(
     store: RunStore,
     run_id: str,
     status: RunStatus,
@@ -79,7 +81,7 @@ def finish(
     report: str = "done",
     error: str | None = None,
 ) -> None:
-    store.finish(
+    await store.finish(
         run_id,
         status=status,
         report=report,
@@ -91,37 +93,46 @@ def finish(
     )
 
 
-def populate(path: Path) -> Runs:
+async def populate(location: str) -> Runs:
     clock = Clock()
-    with RunStore(path, now=clock) as store:
-        review = store.create_run(
+    async with store_for(location, now=clock) as store:
+        review = await store.create_run(
             agent="security-reviewer",
             model="claude-sonnet-5",
             input=RunInput(task=LONG_TASK, context="a web app", files=("src/app.py",)),
         )
-        store.append_messages(review, TRANSCRIPT)
+        await store.append_messages(review, TRANSCRIPT)
         clock.now += timedelta(seconds=75)
-        finish(store, review, "completed", 0.0123, report="SQL injection in find().")
+        await finish(store, review, "completed", 0.0123, report="SQL injection in find().")
         clock.now = T0 + timedelta(days=1)
-        route = store.create_run(agent="router", model="claude-haiku-5", input=RunInput(task="route this"))
+        route = await store.create_run(agent="router", model="claude-haiku-5", input=RunInput(task="route this"))
         clock.now += timedelta(seconds=2)
-        finish(store, route, "failed", None, error="model overloaded")
+        await finish(store, route, "failed", None, error="model overloaded")
         clock.now = T0 + timedelta(days=2)
-        again = store.create_run(
+        again = await store.create_run(
             agent="security-reviewer",
             model="claude-sonnet-5",
             input=RunInput(task="and the tests"),
             continued_from=review,
         )
-        finish(store, again, "completed", 0.5)
+        await finish(store, again, "completed", 0.5)
         clock.now = T0 + timedelta(days=3)
-        live = store.create_run(agent="router", model="claude-haiku-5", input=RunInput(task="still going"))
-    return Runs(path, review, route, again, live)
+        live = await store.create_run(agent="router", model="claude-haiku-5", input=RunInput(task="still going"))
+    return Runs(location, review, route, again, live)
+
+
+async def populate_nothing(location: str) -> None:
+    async with store_for(location):
+        pass
 
 
 @pytest.fixture
-def runs(tmp_path: Path) -> Runs:
-    return populate(tmp_path / "runs.db")
+def runs(store_location: str) -> Runs:
+    return anyio.run(populate, store_location)
+
+
+def get(runs: Runs, run_id: str) -> RunRecord:
+    return on_store(runs.path, lambda s: s.get(run_id))
 
 
 def run_runs(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -143,8 +154,7 @@ def local(moment: datetime) -> str:
 
 
 def test_list_table_has_one_row_per_run_newest_first(runs: Runs) -> None:
-    with RunStore(runs.path) as store:
-        lines = render_list(store.list()).splitlines()
+    lines = render_list(on_store(runs.path, lambda s: s.list())).splitlines()
     assert " ".join(lines[0].split()) == "ID STATUS AGENT MODEL STARTED DURATION TURNS TOKENS IN/OUT COST TASK"
     assert [line.split()[0] for line in lines[1:]] == [runs.live, runs.again, runs.route, runs.review]
     review = lines[4]
@@ -161,8 +171,7 @@ def test_list_of_nothing_says_so() -> None:
 
 
 def test_show_renders_every_block_type(runs: Runs) -> None:
-    with RunStore(runs.path) as store:
-        out = render_run(store.get(runs.review))
+    out = render_run(get(runs, runs.review))
     assert f"run:       {runs.review}" in out and "status:    completed" in out and "cost:      $0.0123" in out
     assert "duration:  1m15s" in out and "turns:     2 (stopped: end_turn)" in out
     assert "12,345 in, 678 out, 9 cache read, 1 cache write" in out
@@ -175,30 +184,26 @@ def test_show_renders_every_block_type(runs: Runs) -> None:
 
 
 def test_show_truncates_long_tool_args_and_results(runs: Runs) -> None:
-    with RunStore(runs.path) as store:
-        out = render_run(store.get(runs.review))
+    out = render_run(get(runs, runs.review))
     grep = next(line for line in out.splitlines() if line.startswith("→ Grep"))
     assert len(grep) == len("→ Grep ") + 200 and grep.endswith("…")
     assert "    line 39\n    … 10 more lines" in out and "line 40" not in out
 
 
 def test_show_does_not_pass_terminal_escapes_through(runs: Runs) -> None:
-    with RunStore(runs.path) as store:
-        out = render_run(store.get(runs.review))
+    out = render_run(get(runs, runs.review))
     assert "\x1b" not in out and "Reading the file. \\x1b[31mred\\x1b[0m" in out
 
 
 def test_show_of_a_failed_and_a_continued_run(runs: Runs) -> None:
-    with RunStore(runs.path) as store:
-        failed, again, live = (render_run(store.get(i)) for i in (runs.route, runs.again, runs.live))
+    failed, again, live = (render_run(get(runs, i)) for i in (runs.route, runs.again, runs.live))
     assert "error:     model overloaded" in failed and "cost:      ?" in failed
     assert f"continues: {runs.review}" in again
     assert "finished:  (still running)" in live and "── report ──\n(no report)" in live
 
 
 def test_stats_per_agent_with_unknown_cost_and_a_total(runs: Runs) -> None:
-    with RunStore(runs.path) as store:
-        lines = render_stats(store.stats()).splitlines()
+    lines = render_stats(on_store(runs.path, lambda s: s.stats())).splitlines()
     assert lines[0].split()[:3] == ["AGENT", "MODEL", "CALLS"]
     router = lines[1].split()
     assert router[:5] == ["router", "claude-haiku-5", "2", "0", "1"] and router[-1] == "?"
@@ -214,15 +219,16 @@ def test_stats_of_nothing_says_so() -> None:
     assert render_stats([], since=T0) == "No runs since 2026-03-01."
 
 
-def test_run_id_prefixes(runs: Runs) -> None:
-    with RunStore(runs.path) as store:
-        assert find_run_id(store, runs.review) == runs.review
-        assert find_run_id(store, runs.review[:10]) == runs.review
-        assert find_run_id(store, runs.review.removeprefix("run_")[:6]) == runs.review
+@pytest.mark.anyio
+async def test_run_id_prefixes(runs: Runs) -> None:
+    async with store_for(runs.path) as store:
+        assert await find_run_id(store, runs.review) == runs.review
+        assert await find_run_id(store, runs.review[:10]) == runs.review
+        assert await find_run_id(store, runs.review.removeprefix("run_")[:6]) == runs.review
         with pytest.raises(RunNotFoundError):
-            find_run_id(store, "run_nothing")
+            await find_run_id(store, "run_nothing")
         with pytest.raises(Exception, match="matches 4 runs"):
-            find_run_id(store, "run_")
+            await find_run_id(store, "run_")
 
 
 # --- the handlers, in process (argument parsing, exit codes, store handling) ---
@@ -247,7 +253,7 @@ def test_list_filters_limit_and_no_match(runs: Runs, capsys: pytest.CaptureFixtu
 def test_empty_store_and_store_from_the_environment(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    RunStore(tmp_path / "empty.db").close()
+    anyio.run(populate_nothing, str(tmp_path / "empty.db"))
     monkeypatch.setenv("SUBAGENTS_STORE", str(tmp_path / "empty.db"))
     assert in_process(capsys, "list") == (0, "No runs yet.\n", "")
     assert in_process(capsys, "stats") == (0, "No runs yet.\n", "")
@@ -310,8 +316,7 @@ def test_list_and_stats_commands_on_a_missing_store(tmp_path: Path) -> None:
 def test_show_command_json_round_trips_to_the_record(runs: Runs) -> None:
     result = run_runs("show", runs.review[:10], "--json", "--store", str(runs.path))
     assert result.returncode == 0, result.stderr
-    with RunStore(runs.path) as store:
-        assert RunRecord.model_validate_json(result.stdout) == store.get(runs.review)
+    assert RunRecord.model_validate_json(result.stdout) == get(runs, runs.review)
 
 
 def test_show_command_text_and_unknown_id(runs: Runs) -> None:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client
 
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, SQLiteRunStore
 from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, text
 from tests.conftest import make_app
-from tests.orchestration.helpers import Models, agent_of, plain_agents
+from tests.orchestration.helpers import Models, agent_of, children, plain_agents
 
 pytestmark = pytest.mark.anyio
 ALL = ("route", "fan_out", "debate", "pipeline", "escalate")
@@ -83,11 +84,16 @@ async def test_progress_names_the_pattern_and_the_child(
     assert values == sorted(values) and {t for _, t, _ in seen} == {2.0}
 
 
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        yield store
+
+
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_a_pattern_in_the_background_is_polled_and_cancelled(
-    mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+    mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path, store: RunStore
 ) -> None:
-    store = RunStore(tmp_path / "runs.db")
     fake_model.set_script(
         Models(
             {"alpha": text("fast"), "bravo": lambda r: text("slow", latency=10 if "slow" in r.last_user_text else 0)}
@@ -104,7 +110,9 @@ async def test_a_pattern_in_the_background_is_polled_and_cancelled(
         slow = await client.call_tool("fan_out", {"task": "slow", "agents": NAMES[:2], "background": True})
         slow_id = slow.structured_content["run_id"]  # type: ignore[index]
         with anyio.fail_after(10):
-            while len(store.children(slow_id)) < 2 or not any(c.status == "completed" for c in store.children(slow_id)):
+            while len(await children(store, slow_id)) < 2 or not any(
+                c.status == "completed" for c in (await children(store, slow_id))
+            ):
                 await anyio.sleep(0.05)
         running = (await client.call_tool("get_run", {"run_id": slow_id})).structured_content
         cancelled = await client.call_tool("cancel_run", {"run_id": slow_id})
@@ -114,15 +122,14 @@ async def test_a_pattern_in_the_background_is_polled_and_cancelled(
     assert finished["result"]["failed"] == [] and finished["usage"]["output_tokens"] > 0
     assert running is not None and running["status"] == "running" and "fan_out" in running["progress"]
     assert cancelled.structured_content["status"] == "cancelled"  # type: ignore[index]
-    assert store.get(slow_id).status == "cancelled"
-    assert sorted(c.status for c in store.children(slow_id)) == ["cancelled", "completed"]
+    assert (await store.get(slow_id)).status == "cancelled"
+    assert sorted(c.status for c in (await children(store, slow_id))) == ["cancelled", "completed"]
 
 
 async def test_a_pattern_run_cannot_be_continued_as_a_conversation(
-    fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+    fake_model: FakeMessagesServer, project: Path, tmp_path: Path, store: RunStore
 ) -> None:
     fake_model.set_script(Models({"alpha": text("ok")}))
-    store = RunStore(tmp_path / "runs.db")
     app = make_app(fake_model, project, agents_dir=plain_agents(tmp_path / "agents", ["alpha"]), store=store)
     async with app, Client(build_server(app)) as client:
         ran = await client.call_tool("fan_out", {"task": "x", "agents": ["alpha"]})

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from subagents.history.store import RunStore, RunSummary
 from subagents.providers.testing import RecordedRequest, Reply, error, text
 from tests.answers import review_json, route_json, verdict_json
 from tests.conftest import write_agent
@@ -70,3 +71,8 @@ def plain_agents(directory: Path, names: Sequence[str], *, model: str = "sonnet"
 
 
 __all__ = ["Models", "agent_of", "plain_agents", "review_json", "route_json", "text", "verdict_json"]
+
+
+async def children(store: RunStore, run_id: str) -> list[RunSummary]:
+    """A pattern run's children, oldest first."""
+    return list(reversed(await store.list(parent_id=run_id, limit=1000)))

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, SQLiteRunStore
 from subagents.orchestration import run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, error, text
 from tests.conftest import make_app
-from tests.orchestration.helpers import Models, verdict_json
+from tests.orchestration.helpers import Models, children, verdict_json
 
 pytestmark = pytest.mark.anyio
 QUESTION = "Should find() use a parameterised query?"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    return RunStore(tmp_path / "runs.db")
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        yield store
 
 
 def numbered(prefix: str) -> object:
@@ -102,7 +104,7 @@ async def test_a_failing_critic_stops_the_debate_with_the_proposal_kept(
         outcome = await run_pattern(app, "debate", {"question": QUESTION})
     assert outcome.status == "failed" and "critic in round 1" in (outcome.error or "")
     assert "Proposal 1" in outcome.report and models.requests("debate-judge") == []
-    assert store.get(outcome.run_id).status == "failed"
+    assert (await store.get(outcome.run_id)).status == "failed"
 
 
 async def test_cancelling_mid_debate_records_every_step(
@@ -118,12 +120,12 @@ async def test_cancelling_mid_debate_records_every_step(
         with anyio.move_on_after(1.5):
             await run_pattern(app, "debate", {"question": QUESTION}, started=started)
     [pattern_id] = ids
-    assert store.get(pattern_id).status == "cancelled"
-    assert [(c.agent, c.status) for c in store.children(pattern_id)] == [
+    assert (await store.get(pattern_id)).status == "cancelled"
+    assert [(c.agent, c.status) for c in (await children(store, pattern_id))] == [
         ("debate-proposer", "completed"),
         ("debate-critic", "cancelled"),
     ]
-    summary = json.loads(store.get(pattern_id).transcript[-1].text)
+    summary = json.loads((await store.get(pattern_id)).transcript[-1].text)
     assert summary["result"]["cut_off"][0]["role"] == "critic 1"
 
 

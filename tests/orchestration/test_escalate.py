@@ -3,18 +3,19 @@ senior takes over after the last failure."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, SQLiteRunStore
 from subagents.orchestration import run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.providers.testing import FakeMessagesServer, text
 from tests.answers import grade_json
 from tests.conftest import make_app
-from tests.orchestration.helpers import Models, plain_agents
+from tests.orchestration.helpers import Models, children, plain_agents
 
 pytestmark = pytest.mark.anyio
 TASK = "Explain what find() in src/app.py returns."
@@ -22,8 +23,9 @@ RUBRIC = "Names the return type and cites src/app.py:4."
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    return RunStore(tmp_path / "runs.db")
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        yield store
 
 
 @pytest.fixture
@@ -113,8 +115,8 @@ async def test_cancelling_an_escalation_records_its_steps(
         with anyio.move_on_after(1.5):
             await run_pattern(app, "escalate", arguments, started=started)
     [pattern_id] = ids
-    assert store.get(pattern_id).status == "cancelled"
-    assert [(c.agent, c.status) for c in store.children(pattern_id)] == [
+    assert (await store.get(pattern_id)).status == "cancelled"
+    assert [(c.agent, c.status) for c in (await children(store, pattern_id))] == [
         ("junior", "completed"),
         ("rubric-grader", "cancelled"),
     ]

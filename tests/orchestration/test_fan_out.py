@@ -6,28 +6,30 @@ from __future__ import annotations
 import json
 import random
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client
 
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, SQLiteRunStore
 from subagents.mcp.server import build_server
 from subagents.orchestration import run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.principals import LOCAL, TooManyRuns
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, error, text
 from tests.conftest import make_app
-from tests.orchestration.helpers import Models, agent_of, plain_agents, verdict_json
+from tests.orchestration.helpers import Models, agent_of, children, plain_agents, verdict_json
 
 pytestmark = pytest.mark.anyio
 FOUR = ["alpha", "bravo", "charlie", "delta"]
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    return RunStore(tmp_path / "runs.db")
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        yield store
 
 
 def signed(request: RecordedRequest) -> Reply:
@@ -53,7 +55,7 @@ async def test_four_agents_run_at_once_and_all_four_reports_come_back(
     reports = {c["agent"]: c["report"] for c in structured["children"]}
     assert reports == {name: f"Answer by {name} on claude-sonnet-5-5: looks fine." for name in FOUR}
     assert structured["result"]["failed"] == []
-    assert {c.agent for c in store.children(structured["run_id"])} == set(FOUR)
+    assert {c.agent for c in (await children(store, structured["run_id"]))} == set(FOUR)
 
 
 async def test_samples_of_one_agent_each_take_their_own_approach(
@@ -99,7 +101,7 @@ async def test_the_judge_sees_anonymised_candidates_in_a_shuffled_order(
     assert outcome.result["winner"] == {"agent": winner.agent, "run_id": winner.run_id}
     assert outcome.report == winner.report
     # The mapping is kept in the pattern's run record.
-    record = json.loads(store.get(outcome.run_id).transcript[-1].text)
+    record = json.loads((await store.get(outcome.run_id)).transcript[-1].text)
     assert record["result"]["verdict"]["labels"] == labels
 
 
@@ -146,7 +148,7 @@ async def test_a_failed_and_a_timed_out_child_do_not_sink_the_rest(
     assert "timeout" in failed["slow"]["error"] and "bad request from broken" in failed["broken"]["error"]
     assert outcome.result["verdict"]["labels"].keys() == {"A", "B"}  # the judge saw the two that completed
     assert "none of the 2 candidates" in outcome.report
-    assert {c.agent: c.status for c in store.children(outcome.run_id)}["slow"] == "failed"
+    assert {c.agent: c.status for c in (await children(store, outcome.run_id))}["slow"] == "failed"
 
 
 async def test_cancelling_cancels_every_child_and_records_each(
@@ -162,8 +164,8 @@ async def test_cancelling_cancels_every_child_and_records_each(
         with anyio.move_on_after(2):
             await run_pattern(app, "fan_out", {"task": "x", "agents": FOUR}, started=started)
     [pattern_id] = ids
-    assert store.get(pattern_id).status == "cancelled"
-    assert [c.status for c in store.children(pattern_id)] == ["cancelled"] * 4
+    assert (await store.get(pattern_id)).status == "cancelled"
+    assert [c.status for c in (await children(store, pattern_id))] == ["cancelled"] * 4
     with anyio.fail_after(3):
         while fake_model.disconnects < 4:
             await anyio.sleep(0.02)

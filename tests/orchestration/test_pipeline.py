@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, SQLiteRunStore
 from subagents.orchestration import run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.providers.testing import FakeMessagesServer, error, text
 from tests.conftest import make_app
-from tests.orchestration.helpers import Models, plain_agents
+from tests.orchestration.helpers import Models, children, plain_agents
 
 pytestmark = pytest.mark.anyio
 TASK = "Harden the login handler in src/app.py."
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    return RunStore(tmp_path / "runs.db")
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        yield store
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ async def test_each_stage_gets_the_task_and_the_previous_output(
     assert '<previous-stage number="2" agent="fixer">\nFix: use ?.' in third.last_user_text
     assert "Found: f-string" not in third.last_user_text  # only the stage before: bounded handoffs
     assert [s["agent"] for s in outcome.result["stages"]] == ["finder", "fixer", "checker"]
-    assert [c.agent for c in store.children(outcome.run_id)] == ["finder", "fixer", "checker"]
+    assert [c.agent for c in (await children(store, outcome.run_id))] == ["finder", "fixer", "checker"]
 
 
 async def test_a_failing_stage_stops_the_pipeline(
@@ -62,7 +64,7 @@ async def test_a_failing_stage_stops_the_pipeline(
     assert outcome.status == "failed" and "Stage 2 (fixer)" in (outcome.error or "")
     assert outcome.result["skipped"] == [{"stage": 3, "agent": "checker"}]
     assert models.requests("checker") == [] and "Found it." in outcome.report
-    assert store.get(outcome.run_id).status == "failed"
+    assert (await store.get(outcome.run_id)).status == "failed"
 
 
 async def test_cancelling_a_pipeline_keeps_the_finished_stages(
@@ -78,8 +80,8 @@ async def test_cancelling_a_pipeline_keeps_the_finished_stages(
         with anyio.move_on_after(1.5):
             await run_pattern(app, "pipeline", {"task": TASK, "stages": ["finder", "fixer"]}, started=started)
     [pattern_id] = ids
-    assert store.get(pattern_id).status == "cancelled"
-    assert [(c.agent, c.status) for c in store.children(pattern_id)] == [
+    assert (await store.get(pattern_id)).status == "cancelled"
+    assert [(c.agent, c.status) for c in (await children(store, pattern_id))] == [
         ("finder", "completed"),
         ("fixer", "cancelled"),
     ]

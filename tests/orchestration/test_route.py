@@ -3,25 +3,27 @@ caller's own task beside it. Anything unusable from the router ends as `none`, n
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, SQLiteRunStore
 from subagents.orchestration import DelegationDepthError, run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.providers.testing import FakeMessagesServer, error, text
 from tests.conftest import make_app
-from tests.orchestration.helpers import Models, review_json, route_json
+from tests.orchestration.helpers import Models, children, review_json, route_json
 
 pytestmark = pytest.mark.anyio
 REWRITTEN = "Review src/app.py for SQL injection in find()."
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RunStore:
-    return RunStore(tmp_path / "runs.db")
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        yield store
 
 
 async def test_the_router_picks_and_the_specialist_runs(
@@ -51,9 +53,10 @@ async def test_the_router_picks_and_the_specialist_runs(
     assert "<original-task>\nis the db code ok?\n</original-task>" in specialist.last_user_text
     assert "src/app.py" in specialist.last_user_text
     # Both are real runs, recorded as children of the pattern's own run.
-    children = store.children(outcome.run_id)
-    assert [(c.agent, c.status) for c in children] == [("router", "completed"), ("security-reviewer", "completed")]
-    assert store.get(outcome.run_id).model == "pattern" and store.get(outcome.run_id).status == "completed"
+    kids = await children(store, outcome.run_id)
+    assert [(c.agent, c.status) for c in kids] == [("router", "completed"), ("security-reviewer", "completed")]
+    own = await store.get(outcome.run_id)
+    assert own.model == "pattern" and own.status == "completed"
 
 
 @pytest.mark.parametrize(
@@ -75,7 +78,7 @@ async def test_an_unusable_route_ends_as_none_in_one_router_call(
     assert outcome.status == "completed" and outcome.result["decision"]["route"] == "none"
     assert why in outcome.result["decision"]["reason"] and why in outcome.report
     assert len(fake_model.requests) == 1  # one router call, no specialist, no second try
-    assert [c.agent for c in store.children(outcome.run_id)] == ["router"]
+    assert [c.agent for c in (await children(store, outcome.run_id))] == ["router"]
 
 
 async def test_prose_from_the_router_ends_as_none(
@@ -87,7 +90,7 @@ async def test_prose_from_the_router_ends_as_none(
     decision = outcome.result["decision"]
     assert decision["route"] == "none" and "not its JSON decision" in decision["reason"]
     # One router run: its one schema retry is the loop's, and then the pattern stops.
-    assert [c.agent for c in store.children(outcome.run_id)] == ["router"]
+    assert [c.agent for c in (await children(store, outcome.run_id))] == ["router"]
     assert len(fake_model.requests) == 2
 
 
@@ -116,7 +119,7 @@ async def test_a_failing_specialist_fails_the_pattern_with_the_decision_kept(
         outcome = await run_pattern(app, "route", {"task": "x"})
     assert outcome.status == "failed" and "prompt is too long" in (outcome.error or "")
     assert outcome.result["decision"]["route"] == "security-reviewer"
-    assert store.get(outcome.run_id).status == "failed"
+    assert (await store.get(outcome.run_id)).status == "failed"
 
 
 async def test_cancelling_the_pattern_cancels_the_specialist_and_keeps_its_work(
@@ -139,8 +142,8 @@ async def test_cancelling_the_pattern_cancels_the_specialist_and_keeps_its_work(
         with anyio.move_on_after(1.5):
             await run_pattern(app, "route", {"task": "x"}, started=started)
     [pattern_id] = ids
-    assert store.get(pattern_id).status == "cancelled"
-    statuses = {c.agent: c.status for c in store.children(pattern_id)}
+    assert (await store.get(pattern_id)).status == "cancelled"
+    statuses = {c.agent: c.status for c in (await children(store, pattern_id))}
     assert statuses == {"router": "completed", "security-reviewer": "cancelled"}
     with anyio.fail_after(3):
         while fake_model.disconnects < 1:  # the specialist's model call was stopped, not left running

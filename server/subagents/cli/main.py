@@ -18,6 +18,7 @@ from subagents.cli.run import cmd_run
 from subagents.cli.runs import add_runs_parser
 from subagents.cli.serve import cmd_serve
 from subagents.cli.settings import validation_reasons
+from subagents.cli.store import add_store_parser
 from subagents.errors import SubagentsError
 
 log = logging.getLogger("subagents")
@@ -73,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs = common.add_argument_group("runs: history, budgets and retries")
     runs.add_argument(
         "--store",
-        type=Path,
-        metavar="PATH",
-        help="run history database (env SUBAGENTS_STORE; default ~/.local/share/subagents/runs.db)",
+        metavar="PATH|URL",
+        help="run history: a SQLite file or a postgresql:// URL (env SUBAGENTS_STORE; "
+        "default ~/.local/share/subagents/runs.db)",
     )
     runs.add_argument("--no-store", action="store_true", help="keep no run history (continue_run then fails)")
     runs.add_argument("--max-output-tokens", type=int, metavar="N", help="per-run output token budget")
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=cmd_agents_validate)
 
     add_runs_parser(sub)
+    add_store_parser(sub)
 
     run = sub.add_parser("run", parents=[common], help="run one agent on a task and print its report")
     run.add_argument("agent")

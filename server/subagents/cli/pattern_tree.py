@@ -13,6 +13,7 @@ from subagents.history.store import RunStore
 from subagents.messages import Usage
 
 MAX_DEPTH = 8  # deeper trees are cut (a chain this deep is a loop the depth guard should have stopped)
+MAX_CHILDREN = 1000  # shown per pattern run
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,16 @@ def is_pattern(record: RunRecord) -> bool:
     return record.model == PATTERN_MODEL
 
 
-def load_tree(store: RunStore, record: RunRecord, depth: int = 0) -> tuple[Node, ...]:
+async def load_tree(store: RunStore, record: RunRecord, depth: int = 0) -> tuple[Node, ...]:
     """The pattern's children, oldest first, each with the role it played; nested patterns recursively."""
     from subagents.orchestration import recorded_summary
 
     roles = {c.get("run_id"): c.get("role", "-") for c in (recorded_summary(record) or {}).get("children", [])}
     nodes = []
-    for child in store.children(record.id):
+    for child in reversed(await store.list(parent_id=record.id, limit=MAX_CHILDREN)):
         nested: tuple[Node, ...] = ()
         if depth < MAX_DEPTH and child.model == record.model:
-            nested = load_tree(store, store.get(child.id), depth + 1)
+            nested = await load_tree(store, await store.get(child.id), depth + 1)
         nodes.append(Node(str(roles.get(child.id, "-")), child, nested))
     return tuple(nodes)
 

@@ -2,6 +2,7 @@
 
 Output for people goes to stdout, errors to stderr. The `render_*` functions are pure, so they can be
 tested without a subprocess. These commands only read: a store that does not exist is not created.
+They work on either store (a SQLite file or a postgresql:// URL).
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import date, datetime, time
-from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
+
+import anyio
 
 from subagents.cli.pattern_tree import Node, arguments, is_pattern, load_tree, render_tree, totals
 from subagents.errors import SubagentsError
 from subagents.history.records import STATUSES, AgentStats, RunNotFoundError, RunRecord, RunSummary
-from subagents.history.store import RunStore
+from subagents.history.store import RunStore, default_location, store_exists, store_for
 from subagents.messages import (
     ContentBlock,
     Message,
@@ -36,9 +38,17 @@ RESULT_LINES = 40
 ID_PAGE = 1000
 LABEL = 11  # width of the labels in `runs show`'s header
 NO_RUNS = "No runs yet."
+NO_STORE = "No run store at {where} yet; runs are recorded when the server or `subagents run` runs an agent."
 # Terminal control characters other than newline and tab: a transcript holds text the agent read, and
 # printing an escape sequence from it raw would let a file drive the user's terminal.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+T = TypeVar("T")
+STORE_HELP = (
+    "the run store: a SQLite file or a postgresql:// URL (env SUBAGENTS_STORE; default "
+    "$XDG_DATA_HOME/subagents/runs.db, else ~/.local/share/subagents/runs.db)"
+)
 
 
 class _AmbiguousIdError(SubagentsError):
@@ -51,13 +61,7 @@ class _AmbiguousIdError(SubagentsError):
 def add_runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `runs list|show|stats` to a `subagents` subparsers object."""
     store = argparse.ArgumentParser(add_help=False)
-    store.add_argument(
-        "--store",
-        type=Path,
-        metavar="PATH",
-        help="the run store (env SUBAGENTS_STORE; default "
-        "$XDG_DATA_HOME/subagents/runs.db, else ~/.local/share/subagents/runs.db)",
-    )
+    store.add_argument("--store", metavar="PATH|URL", help=STORE_HELP)
     runs = sub.add_parser("runs", help="list, show or sum up recorded runs")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
 
@@ -82,11 +86,9 @@ def add_runs_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    store = _open_store(args.store)
-    if store is None:
+    summaries = _read(args.store, lambda s: s.list(agent=args.agent, status=args.status, limit=args.limit))
+    if summaries is None:
         return 0
-    with store:
-        summaries = store.list(agent=args.agent, status=args.status, limit=args.limit)
     if args.json:
         print(json.dumps([s.model_dump(mode="json") for s in summaries], indent=2, ensure_ascii=False))
     else:
@@ -96,26 +98,26 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_show(args: argparse.Namespace) -> int:
-    store = _open_store(args.store, stream=sys.stderr)
-    if store is None:
-        return 1
+    async def show(store: RunStore) -> tuple[RunRecord, tuple[Node, ...] | None]:
+        record = await store.get(await find_run_id(store, args.run_id))
+        return record, await load_tree(store, record) if is_pattern(record) else None
+
     try:
-        with store:
-            record = store.get(find_run_id(store, args.run_id))
-            tree = load_tree(store, record) if is_pattern(record) else None
+        found = _read(args.store, show, stream=sys.stderr)
     except (RunNotFoundError, _AmbiguousIdError) as exc:
         print(f"subagents: {exc}", file=sys.stderr)
         return 1
+    if found is None:
+        return 1
+    record, tree = found
     print(record.model_dump_json(indent=2) if args.json else render_run(record, tree))
     return 0
 
 
 def cmd_runs_stats(args: argparse.Namespace) -> int:
-    store = _open_store(args.store)
-    if store is None:
+    stats = _read(args.store, lambda s: s.stats(since=args.since))
+    if stats is None:
         return 0
-    with store:
-        stats = store.stats(since=args.since)
     if args.json:
         payload = {
             "since": args.since.isoformat() if args.since else None,
@@ -128,22 +130,31 @@ def cmd_runs_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_store(path: Path | None, *, stream: TextIO | None = None) -> RunStore | None:
-    """The store at `path` (default: RunStore.default_path()), or None, said out loud, if it does not exist.
-
-    RunStore creates a missing file, and a look at history must not leave an empty store behind.
-    """
-    path = (path or RunStore.default_path()).expanduser()
-    if not path.exists():
-        print(
-            f"No run store at {path} yet; runs are recorded when the server or `subagents run` runs an agent.",
-            file=stream or sys.stdout,
-        )
+def _read(location: str | None, read: Callable[[RunStore], Awaitable[T]], *, stream: TextIO | None = None) -> T | None:
+    """What `read` returns from the store at `location` (default: default_location()), or None, said out
+    loud, if that SQLite file does not exist: a look at history must not leave an empty store behind."""
+    where = location or default_location()
+    if not store_exists(where):
+        print(NO_STORE.format(where=where), file=stream or sys.stdout)
         return None
-    return RunStore(path)
+
+    async def main() -> T | None:
+        async with store_for(where, migrate=False) as probe:
+            status = await probe.schema_status()
+            if status.version is not None and not status.pending and not status.newer:
+                return await read(probe)
+        if status.version is None:
+            return None
+        async with store_for(where) as store:  # migrates an older schema, refuses a newer one
+            return await read(store)
+
+    found = anyio.run(main)
+    if found is None:
+        print(NO_STORE.format(where=where), file=stream or sys.stdout)
+    return found
 
 
-def find_run_id(store: RunStore, wanted: str) -> str:
+async def find_run_id(store: RunStore, wanted: str) -> str:
     """`wanted` itself if a run has that id, else the one id that starts with it (or with `run_` + it).
 
     Raises:
@@ -151,25 +162,20 @@ def find_run_id(store: RunStore, wanted: str) -> str:
         _AmbiguousIdError: several runs match.
     """
     try:
-        return store.get(wanted).id
+        return (await store.get(wanted)).id
     except RunNotFoundError:
         if not wanted:
             raise
     prefixes = (wanted,) if wanted.startswith("run_") else (wanted, f"run_{wanted}")
-    matches = [i for i in _all_ids(store) if i.startswith(prefixes)]
+    matches: list[str] = []
+    for prefix in prefixes:
+        matches += [i for i in await store.match_ids(prefix, limit=ID_PAGE) if i not in matches]
     if len(matches) == 1:
         return matches[0]
     if not matches:
         raise RunNotFoundError(wanted)
     shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
     raise _AmbiguousIdError(f"{wanted!r} matches {len(matches)} runs ({shown}); give more of the id.")
-
-
-def _all_ids(store: RunStore) -> Iterator[str]:
-    offset = 0
-    while page := store.list(limit=ID_PAGE, offset=offset):
-        yield from (s.id for s in page)
-        offset += len(page)
 
 
 def _positive_int(text: str) -> int:
@@ -265,6 +271,7 @@ def _run_header(r: RunRecord) -> str:
         ("usage", _usage(r.usage)),
         ("cost", _cost(r.cost_usd)),
         ("client", r.client),
+        ("principal", r.principal),
         ("parent", r.parent_id),
         ("continues", r.continued_from),
     ]

@@ -30,7 +30,7 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         project_dir=project_dir,
         default_model=args.model or env.get("SUBAGENTS_MODEL") or "sonnet",
         model_aliases=parse_aliases(args.model_alias, env.get("SUBAGENTS_MODEL_ALIASES")),
-        store_path=args.store or (Path(env["SUBAGENTS_STORE"]) if env.get("SUBAGENTS_STORE") else None),
+        store_url=args.store or env.get("SUBAGENTS_STORE") or None,
         store_enabled=not args.no_store,
         max_output_tokens=args.max_output_tokens,
         max_cost_usd=args.max_cost,

@@ -1,4 +1,4 @@
-"""The run store's records: what a run is, as the store gives it back."""
+"""The run store's records: what a run (and a queued task) is, as the store gives it back."""
 
 from __future__ import annotations
 
@@ -12,14 +12,28 @@ from subagents.messages import Message, Usage
 
 RunStatus = Literal["running", "completed", "failed", "cancelled", "interrupted", "budget_exceeded"]
 STATUSES: tuple[str, ...] = get_args(RunStatus)
+TaskStatus = Literal["queued", "running", "completed", "failed"]
+TASK_STATUSES: tuple[str, ...] = get_args(TaskStatus)
+
+
+class StoreError(SubagentsError):
+    """The run store cannot be used: not a database, unreachable, or written by a newer subagents."""
 
 
 class RunNotFoundError(SubagentsError):
-    """No run with that id in the store."""
+    """No run with that id in the store (or none the asking principal may see: the answer is the same)."""
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"No run with id {run_id!r} in the run store. See recent runs with `subagents runs list`.")
         self.run_id = run_id
+
+
+class TaskNotFoundError(SubagentsError):
+    """No queued task with that id in the store."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"No task with id {task_id!r} in the run store's task queue.")
+        self.task_id = task_id
 
 
 class _Frozen(BaseModel):
@@ -53,6 +67,8 @@ class RunRecord(_Frozen):
     parent_id: str | None
     client: str | None
     continued_from: str | None
+    principal: str | None = None  # who asked for the run (an HTTP client's identity); None on stdio
+    cancel_requested: bool = False  # someone asked, through the store, for this run to stop
 
     @property
     def duration_s(self) -> float | None:
@@ -74,6 +90,8 @@ class RunSummary(_Frozen):
     usage: Usage
     cost_usd: float | None
     error: str | None
+    parent_id: str | None = None
+    principal: str | None = None
 
 
 class AgentStats(_Frozen):
@@ -88,3 +106,68 @@ class AgentStats(_Frozen):
     cache_creation_input_tokens: int
     cost_usd: float | None  # sum of the known costs; None when no run's cost is known
     cost_unknown_runs: int
+
+
+class TaskSpec(_Frozen):
+    """One task to queue: which agent, on what."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agent: str
+    input: RunInput
+
+
+class TaskRecord(_Frozen):
+    """A queued task. `attempts` counts claims: a task whose claimer died is queued again while
+    attempts < max_attempts (so an interrupted task is retried once by default)."""
+
+    id: str
+    parent_id: str
+    seq: int  # order within its parent, from 0
+    agent: str
+    input: RunInput
+    status: TaskStatus
+    attempts: int
+    max_attempts: int
+    owner: str | None  # the claiming process, while running
+    run_id: str | None  # the child run that executes (or executed) it
+    result: str | None
+    error: str | None
+    created_at: datetime
+    claimed_at: datetime | None
+    finished_at: datetime | None
+
+
+class TaskCounts(_Frozen):
+    queued: int = 0
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.queued + self.running + self.completed + self.failed
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed
+
+    def summary(self) -> str:
+        """`7/12 done, 3 running` (`, 1 failed` when some did), for progress messages."""
+        text = f"{self.done}/{self.total} done, {self.running} running"
+        return text + (f", {self.failed} failed" if self.failed else "")
+
+
+class SchemaStatus(_Frozen):
+    """What `subagents store check` reports: where the store is and how far its schema is migrated."""
+
+    where: str
+    backend: Literal["sqlite", "postgresql"]
+    exists: bool
+    version: int | None  # None: no schema yet
+    latest: int
+    pending: tuple[str, ...]  # names of the migrations not applied yet
+
+    @property
+    def newer(self) -> bool:
+        return self.version is not None and self.version > self.latest

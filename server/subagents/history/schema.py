@@ -1,9 +1,10 @@
-"""The run store's schema, as numbered migrations (the idea comes from simonw/llm's `migrations.py`).
+"""The SQLite run store's schema, as numbered migrations (the idea comes from simonw/llm's `migrations.py`).
 
 Each migration is a plain function `mNNN_name(conn)`; `MIGRATIONS` lists them in order and NNN is
 the schema version it brings the database to. `migrate` applies the ones a database has not
 recorded, each in its own transaction, so a crash half way leaves the database at a known version.
-Never edit a released migration: add the next one.
+Never edit a released migration: add the next one, here and in `postgres_schema.py` under the same
+number and name, so both stores stay at the same version.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from subagents.errors import SubagentsError
+from subagents.history.records import StoreError
+
+__all__ = ["MIGRATIONS", "Migration", "StoreError", "applied_versions", "immediate", "migrate", "version_of"]
 
 Migration = Callable[[sqlite3.Connection], None]
-
-
-class StoreError(SubagentsError):
-    """The run store file cannot be used: not a database, or written by a newer subagents."""
 
 
 def m001_initial(conn: sqlite3.Connection) -> None:
@@ -74,7 +73,57 @@ def m003_run_diff(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN diff TEXT")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_run_owner, m003_run_diff)
+def m004_run_principal(conn: sqlite3.Connection) -> None:
+    # Who asked for the run, so one principal's reads never show another's runs.
+    conn.execute("ALTER TABLE runs ADD COLUMN principal TEXT")
+    conn.execute("CREATE INDEX runs_principal ON runs(principal, created_at)")
+
+
+def m005_run_leases(conn: sqlite3.Connection) -> None:
+    # The owner renews a lease while it executes the run; another process may ask it to cancel.
+    conn.execute("ALTER TABLE runs ADD COLUMN lease_expires_at TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN cancel_requested_at TEXT")
+    conn.execute("CREATE INDEX runs_running_owner ON runs(owner) WHERE status = 'running'")
+    conn.execute("CREATE INDEX runs_parent ON runs(parent_id)")
+
+
+def m006_tasks(conn: sqlite3.Connection) -> None:
+    # A queue of independent tasks under a parent run, claimed by workers of any process.
+    conn.execute(
+        """
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            parent_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            agent TEXT NOT NULL,
+            input_json TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL,
+            owner TEXT,
+            lease_expires_at TEXT,
+            run_id TEXT REFERENCES runs(id) ON DELETE SET NULL,
+            result TEXT,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            claimed_at TEXT,
+            finished_at TEXT,
+            UNIQUE (parent_id, seq)
+        )
+        """
+    )
+    conn.execute("CREATE INDEX tasks_queued ON tasks(parent_id, seq) WHERE status = 'queued'")
+    conn.execute("CREATE INDEX tasks_running_owner ON tasks(owner) WHERE status = 'running'")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    m001_initial,
+    m002_run_owner,
+    m003_run_diff,
+    m004_run_principal,
+    m005_run_leases,
+    m006_tasks,
+)
 
 
 def version_of(migration: Migration) -> int:
@@ -113,14 +162,26 @@ def migrate(
     return applied
 
 
+def applied_versions(conn: sqlite3.Connection) -> list[int] | None:
+    """The versions the database records; None when it has no schema table yet."""
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+    if exists.fetchone() is None:
+        return None
+    return [int(v) for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+
+
 def _refuse_newer(conn: sqlite3.Connection, where: str, migrations: tuple[Migration, ...]) -> None:
     found = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
     known = max(version_of(m) for m in migrations)
     if found is not None and int(found) > known:
-        raise StoreError(
-            f"The run store {where} was created by a newer subagents (schema version {found}; this "
-            f"version knows up to {known}). Upgrade subagents, or set SUBAGENTS_STORE to another file."
-        )
+        raise newer_schema_error(where, int(found), known)
+
+
+def newer_schema_error(where: str, found: int, known: int) -> StoreError:
+    return StoreError(
+        f"The run store {where} was created by a newer subagents (schema version {found}; this "
+        f"version knows up to {known}). Upgrade subagents, or set SUBAGENTS_STORE to another store."
+    )
 
 
 @contextmanager

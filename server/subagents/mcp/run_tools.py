@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import anyio
 from mcp.server.mcpserver import Context, MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.mcpserver.tools.base import Tool
@@ -126,11 +125,12 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[
 
     async def cancel_run(run_id: RunIdArg) -> CallToolResult:
         job = await app.jobs.cancel(run_id)
-        if job is None:
-            record = await app.recorder.get(run_id)
-            return result(
-                {"run_id": run_id, "status": record.status, "note": "Not running in this server; nothing to cancel."}
-            )
+        if job is None:  # not a background run of this server: ask whichever process executes it
+            was_running, record = await app.recorder.request_cancel(run_id)
+            if not was_running:
+                return result({"run_id": run_id, "status": record.status, "note": "Not running; nothing to cancel."})
+            status = "cancelling" if record.status == "running" else record.status
+            return result({"run_id": run_id, "status": status})
         status = "cancelled" if job.done.is_set() else "cancelling"
         return result({"run_id": run_id, "status": status})
 
@@ -191,10 +191,7 @@ def add_run_resources(server: MCPServer, app: Subagents) -> None:
         return record.model_dump_json(indent=2)
 
     async def recent_runs() -> str:
-        if app.store is None:
-            return "[]"
-        store = app.store
-        runs = await anyio.to_thread.run_sync(lambda: store.list(limit=20))
+        runs = await app.recorder.list(limit=20)
         return json.dumps([r.model_dump(mode="json") for r in runs], indent=2)
 
     server.resource(
