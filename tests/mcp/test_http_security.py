@@ -278,7 +278,7 @@ async def test_the_read_deadline_never_cuts_a_run_that_is_answering(
     mode: str, fake_model: FakeMessagesServer, project: Path
 ) -> None:
     """The deadline covers what the client owes (a request head or body), not the server's answer."""
-    fake_model.set_script([text("long", latency=3)])
+    fake_model.set_script([text(review_json("long"), latency=3)])
     async with serving(fake_model, project, read_timeout_s=1) as url, Client(url, mode=mode) as client:
         result = await client.call_tool(AGENT, {"task": "Check src/app.py"})
-    assert result.structured_content and result.structured_content["report"] == "long"
+    assert result.structured_content and result.structured_content["output"]["summary"]["reviewed"] == "long"

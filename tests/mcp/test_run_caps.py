@@ -20,6 +20,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, text
+from tests.answers import review_json
 from tests.conftest import model_env
 from tests.helpers import SUBAGENTS, child_env, http_server
 
@@ -54,7 +55,7 @@ class HeldReplies:
     def __call__(self, request: RecordedRequest) -> Reply:
         if "quick" not in request.last_user_text:
             self._open.wait(60)
-        return text(f"report on: {request.last_user_text[:40]}")
+        return text(review_json(f"report on: {request.last_user_text[:40]}"))
 
     def release(self) -> None:
         self._open.set()
