@@ -10,7 +10,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from subagents.errors import SandboxError
-from subagents.tools.sandbox import SYSTEM_DIRS, Kind, Sandbox, glob_matcher
+from subagents.tools.globs import glob_matcher
+from subagents.tools.sandbox import SYSTEM_DIRS, Kind, Sandbox
 
 COMPONENTS = st.sampled_from(
     [
