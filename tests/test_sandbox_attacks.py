@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 from subagents.providers.testing import FakeMessagesServer, text, tool_use, tool_uses
 from tests.conftest import make_app, model_env, run_once
 from tests.helpers import run_cli
+from tests.race import swapping
 
 pytestmark = pytest.mark.anyio
 SECRET = "SECRET-MARKER-91c4"
@@ -31,16 +30,8 @@ def results(fake: FakeMessagesServer) -> list[dict[str, object]]:
 # --- 2: a parent directory swapped for a symlink between check and open ---
 
 
-def _exchanger() -> object | None:
-    """renameat2(RENAME_EXCHANGE): swaps two names atomically, the sharpest form of the race."""
-    try:
-        return ctypes.CDLL(None, use_errno=True).renameat2
-    except AttributeError:
-        return None
-
-
 @pytest.fixture
-def swapping(project: Path, tmp_path: Path) -> Iterator[list[int]]:
+def swapped(project: Path, tmp_path: Path) -> Iterator[list[int]]:
     """`docs` is a real directory, then a link to `outside`, then real again, as fast as a thread can."""
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -48,31 +39,12 @@ def swapping(project: Path, tmp_path: Path) -> Iterator[list[int]]:
     (project / "docs").mkdir()
     (project / "docs" / "notes.txt").write_text("harmless notes\n")
     (project / "swap").symlink_to(outside, target_is_directory=True)
-    exchange, stop, swaps = _exchanger(), threading.Event(), [0]
-    a, b = bytes(project / "docs"), bytes(project / "swap")
-
-    def swap() -> None:
-        while not stop.is_set():
-            if exchange is not None:
-                assert exchange(-100, a, -100, b, 2) == 0, ctypes.get_errno()  # AT_FDCWD, RENAME_EXCHANGE
-            else:
-                os.rename(a, a + b".real")
-                os.rename(b, a)
-                os.rename(a, b)
-                os.rename(a + b".real", a)
-            swaps[0] += 1
-
-    thread = threading.Thread(target=swap, daemon=True)
-    thread.start()
-    try:
+    with swapping(project / "docs", project / "swap") as swaps:
         yield swaps
-    finally:
-        stop.set()
-        thread.join(timeout=10)
 
 
 async def test_a_parent_swapped_for_a_symlink_never_leaks(
-    fake_model: FakeMessagesServer, project: Path, swapping: list[int]
+    fake_model: FakeMessagesServer, project: Path, swapped: list[int]
 ) -> None:
     reads = [tool_uses([("Read", {"file_path": "docs/notes.txt"})] * 100) for _ in range(6)]
     greps = [
@@ -84,7 +56,7 @@ async def test_a_parent_swapped_for_a_symlink_never_leaks(
     assert outcome.status == "completed"
     assert SECRET not in sent(fake_model)
     done = results(fake_model)
-    assert len(done) == 1200 and swapping[0] > 1200  # 600 Reads, 600 Greps, while the tree kept changing
+    assert len(done) == 1200 and swapped[0] > 1200  # 600 Reads, 600 Greps, while the tree kept changing
     assert sum("harmless notes" in str(r["content"]) for r in done[:600]) > 0  # reads did succeed
     assert sum("harmless notes" in str(r["content"]) for r in done[600:]) > 0  # and so did searches
 

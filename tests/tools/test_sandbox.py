@@ -246,7 +246,11 @@ def test_glob_matcher(pattern: str, path: str, matches: bool) -> None:
     assert glob_matcher(pattern)(path) is matches
 
 
-@pytest.mark.parametrize("name", [".env.example", ".env.sample", "secrets.py", "app/secrets.py"])
+@pytest.mark.parametrize(
+    "name",
+    [".env.example", ".env.sample", ".env.local.example", "example.env", "terraform.tfvars.example", "secrets.py",
+     "app/secrets.py", "src/keystore.py", "docs/credentials.md", "config/settings.xml", ".aws.md", "kube/config"],
+)  # fmt: skip
 def test_code_and_env_templates_stay_readable(tmp_path: Path, name: str) -> None:
     """A reviewer must see `secrets.py` (code) and `.env.example` (names, no values)."""
     (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -256,8 +260,10 @@ def test_code_and_env_templates_stay_readable(tmp_path: Path, name: str) -> None
 
 @pytest.mark.parametrize(
     "name",
-    [".env", ".env.local", ".env.production", "secrets.json", "secrets.yaml", "config/secrets.yml", "secrets.toml"],
-)
+    [".env", ".env.local", ".env.production", "secrets.json", "secrets.yaml", "config/secrets.yml", "secrets.toml",
+     "infra/prod.tfvars", "infra/terraform.tfstate", ".kube/config", "home/.gnupg", "x/.config/gh/hosts.yml",
+     "ci/service-account.json", ".m2/settings.xml", "signing/release.jks", ".Vault-Token", ".npmrc"],
+)  # fmt: skip
 def test_real_secrets_stay_refused(tmp_path: Path, name: str) -> None:
     (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / name).write_text("X = 1\n")

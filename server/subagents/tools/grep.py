@@ -90,15 +90,17 @@ class _GrepRun:
         self.cut = False
         self.skipped_big = 0
         self.skipped_links = 0
+        self.walk_notes: list[str] = []
 
     def scan_tree(self, base: Handle, pattern: str | None) -> None:
         with self.sandbox.walk(base, pattern, self.budget) as walk:
             try:
                 for found in walk:
                     if not self._scan_found(found):
-                        return
+                        break
             except _OutOfTime:
-                return
+                pass
+            self.walk_notes = walk.notes("narrow path or glob")
 
     def scan_one(self, target: Handle) -> None:
         if target.st.st_size > self.sandbox.max_file_bytes:
@@ -179,9 +181,7 @@ class _GrepRun:
         notes = []
         if self.cut:
             notes.append(f"[showing the first {len(self.entries)} entries; narrow path or glob, or raise head_limit]")
-        walk_note = self.budget.note("narrow path or glob")
-        if walk_note:
-            notes.append(walk_note)
+        notes += self.walk_notes or list(filter(None, [self.budget.note("narrow path or glob")]))
         if self.skipped_big:
             notes.append(f"[skipped {plural(self.skipped_big, 'file')} over {self.sandbox.max_file_bytes:,} bytes]")
         if self.skipped_links:

@@ -16,6 +16,7 @@ MAX_PATTERN_CHARS = 1000
 MAX_EXPANDED_SIZE = 20_000
 _COUNT = re.compile(r"\{(\d*)(?:,(\d*))?\}")
 _ESCAPE_WITH_BRACES = re.compile(r"\\[pPNxug]\{[^}]*\}")
+_GROUP_PREFIX = re.compile(r"\?(?:P?<\w+>|<[=!]|[:=!>|]|[aiLmsuxVfbwer0-9-]+:?)")  # (?:  (?P<name>  (?i)
 
 
 class PatternError(ValueError):
@@ -57,7 +58,8 @@ def expanded_size(pattern: str) -> int:
         if char == "(":
             stack.append(0)
             last = 0
-            i += 1
+            prefix = _GROUP_PREFIX.match(pattern, i + 1)
+            i = prefix.end() if prefix else i + 1
             continue
         if char == ")" and len(stack) > 1:
             last = stack.pop()

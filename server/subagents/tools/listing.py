@@ -50,15 +50,13 @@ class Glob(FileTool):
                 pattern = pattern[len(prefix) :]
             with self.sandbox.walk(base, pattern) as walk:
                 found = sorted((-f.st.st_mtime, str(f.path), f.path) for f in walk)
-                cut = walk.budget.note("narrow pattern or path")
+                notes = walk.notes("narrow pattern or path")
         if not found:
-            return ToolOutput(text="\n".join([f'No files match {args["pattern"]!r} in "{raw}".', *filter(None, [cut])]))
+            return ToolOutput(text="\n".join([f'No files match {args["pattern"]!r} in "{raw}".', *notes]))
         lines = [self.sandbox.display(p) for _, _, p in found[:GLOB_MAX]]
         if len(found) > GLOB_MAX:
             lines.append(f"[showing the {GLOB_MAX} newest of {len(found)} files; use a narrower pattern or path]")
-        if cut:
-            lines.append(cut)
-        return ToolOutput(text="\n".join(lines))
+        return ToolOutput(text="\n".join([*lines, *notes]))
 
 
 class LS(FileTool):

@@ -116,7 +116,14 @@ class FileWalk(Iterator[WalkFile]):
 
     @property
     def truncated(self) -> bool:
-        return self.budget.cut is not None
+        return self.budget.cut is not None or self.too_deep
+
+    def notes(self, hint: str) -> list[str]:
+        """Lines that tell the model the walk did not see everything, and why."""
+        notes = [note] if (note := self.budget.note(hint)) else []
+        if self.too_deep:
+            notes.append(f"[skipped directories nested more than {MAX_WALK_DEPTH} levels deep; {hint}]")
+        return notes
 
     def __next__(self) -> WalkFile:
         self._release()
