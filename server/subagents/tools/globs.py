@@ -135,7 +135,23 @@ def _alternative(pattern: str) -> Callable[[str], bool]:
         rx = re.compile(segment_regex(pattern))
         return lambda rel: rx.match(rel.rpartition("/")[2]) is not None
     segments = _segments(pattern.split("/"))
-    return lambda rel: match_segments(segments, rel.split("/"))
+    deep = [i for i, segment in enumerate(segments) if segment is _DEEP]
+    if len(deep) > 1:
+        return lambda rel: match_segments(segments, rel.split("/"))
+    # No `**`, or one: the segments before it match the path's first parts and those after it its last.
+    split = deep[0] if deep else len(segments)
+    head, tail = segments[:split], segments[split + 1 :] if deep else ()
+    fixed = not deep
+
+    def test(rel: str) -> bool:
+        parts = rel.split("/")
+        if len(parts) < len(head) + len(tail) or (fixed and len(parts) != len(head)):
+            return False
+        ends = zip(tail, parts[len(parts) - len(tail) :], strict=True)
+        pairs = (*zip(head, parts, strict=False), *ends)
+        return all(segment is not None and segment.match(part) is not None for segment, part in pairs)
+
+    return test
 
 
 def _segments(parts: Iterable[str]) -> tuple[_Segment, ...]:

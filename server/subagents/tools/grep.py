@@ -124,7 +124,7 @@ class _GrepRun:
         except OSError:
             return True  # vanished or unreadable since the walk: skip, like rg
         with handle:
-            return self._scan(handle.file(), self.sandbox.display(found.path))
+            return self._scan(handle.file(), self.sandbox.display(found.real))
 
     def _scan(self, f: BinaryIO, shown: str) -> bool:
         with f:

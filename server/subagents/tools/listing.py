@@ -49,11 +49,11 @@ class Glob(FileTool):
                     return error(f"Pattern {pattern!r} must be relative to {raw!r}.")
                 pattern = pattern[len(prefix) :]
             with self.sandbox.walk(base, pattern) as walk:
-                found = sorted((-f.st.st_mtime, str(f.path), f.path) for f in walk)
+                found = sorted((-f.st.st_mtime, f.real) for f in walk)
                 notes = walk.notes("narrow pattern or path")
         if not found:
             return ToolOutput(text="\n".join([f'No files match {args["pattern"]!r} in "{raw}".', *notes]))
-        lines = [self.sandbox.display(p) for _, _, p in found[:GLOB_MAX]]
+        lines = [self.sandbox.display(real) for _, real in found[:GLOB_MAX]]
         if len(found) > GLOB_MAX:
             lines.append(f"[showing the {GLOB_MAX} newest of {len(found)} files; use a narrower pattern or path]")
         return ToolOutput(text="\n".join([*lines, *notes]))

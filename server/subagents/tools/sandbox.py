@@ -134,11 +134,17 @@ class Sandbox:
         """Regular files under the open directory `base`, in name order, matching an optional glob."""
         return FileWalk(self, base, pattern, budget or self.budget())
 
-    def display(self, path: Path) -> str:
+    def display(self, path: Path | str) -> str:
         """The path as the model sees it: relative to the root when there is one root, else absolute."""
-        if len(self.roots) == 1 and path.is_relative_to(self.roots[0]):
-            return path.relative_to(self.roots[0]).as_posix() or "."
-        return str(path)
+        text = str(path)
+        if len(self.roots) == 1:
+            root = str(self.roots[0])
+            if text == root:
+                return "."
+            prefix = root.rstrip("/") + "/"
+            if text.startswith(prefix):
+                return text[len(prefix) :]
+        return text
 
     def is_denied(self, path: Path) -> bool:
         """True if `path` (absolute, or relative to the first root) must not be shown to the model."""

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 
 from subagents.errors import SandboxError
 from subagents.tools.globs import glob_matcher
-from subagents.tools.resolver import CONTROL, DIR_READ, FILE_FLAGS, Handle, system_dir
+from subagents.tools.resolver import CONTROL, DIR_READ, FILE_FLAGS, SYSTEM_DIRS, Handle, system_dir
 
 if TYPE_CHECKING:
     from subagents.tools.sandbox import Sandbox
 
 SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv"})
+_SYSTEM_PATHS = frozenset(str(d) for d in SYSTEM_DIRS)  # a walk under a root of / must not enter these
 MAX_WALK_DEPTH = 64  # directories a walk holds open at once
 
 
@@ -65,11 +66,15 @@ class Budget:
 class WalkFile:
     """A file the walk found: valid until the walk moves on."""
 
-    path: Path  # the real path
+    real: str  # the real path
     name: str
     dir_fd: int
     st: os.stat_result
     handle: Handle | None = None  # already open, when it was reached through a symlink
+
+    @property
+    def path(self) -> Path:
+        return Path(self.real)
 
     def open(self, sandbox: Sandbox) -> Handle:
         """Open the file for reading, relative to its directory, refusing anything but a single-named file."""
@@ -80,8 +85,8 @@ class WalkFile:
         handle = Handle(fd, self.path, os.fstat(fd))
         try:
             if not stat.S_ISREG(handle.st.st_mode):
-                raise SandboxError(f'Refused: "{sandbox.display(self.path)}" is not a regular file.')
-            sandbox.check_links(handle.st, sandbox.display(self.path))
+                raise SandboxError(f'Refused: "{sandbox.display(self.real)}" is not a regular file.')
+            sandbox.check_links(handle.st, sandbox.display(self.real))
         except SandboxError:
             handle.close()
             raise
@@ -91,9 +96,9 @@ class WalkFile:
 @dataclass
 class _Dir:
     fd: int
-    path: Path
+    prefix: str  # its real path, ending in "/"
     parts: tuple[str, ...]  # below the root, for the deny-list
-    rel: tuple[str, ...]  # below the walk's base, for the pattern
+    rel: str  # below the walk's base, "" or ending in "/", for the pattern
     entries: Iterator[os.DirEntry[str]]
 
 
@@ -108,7 +113,7 @@ class FileWalk(Iterator[WalkFile]):
     def __init__(self, sandbox: Sandbox, base: Handle, pattern: str | None, budget: Budget) -> None:
         self.sandbox, self.base, self.budget = sandbox, base, budget
         self._match: Callable[[str], bool] | None = glob_matcher(pattern) if pattern else None
-        self._seen: set[Path] = set()
+        self._seen: set[str] = set()
         self._stack: list[_Dir] = []
         self._pending: WalkFile | None = None
         self.too_deep = False
@@ -147,7 +152,8 @@ class FileWalk(Iterator[WalkFile]):
 
     def _walk(self) -> Generator[WalkFile, None, None]:
         fd = os.dup(self.base.fd)
-        self._stack.append(_Dir(fd, self.base.path, self.sandbox.rel_parts(self.base.path), (), self._list(fd)))
+        prefix = str(self.base.path).rstrip("/") + "/"
+        self._stack.append(_Dir(fd, prefix, self.sandbox.rel_parts(self.base.path), "", self._list(fd)))
         try:
             yield from self._files_below()
         finally:
@@ -169,7 +175,7 @@ class FileWalk(Iterator[WalkFile]):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 self._enter(top, name)
-            elif self._match is None or self._match("/".join((*top.rel, name))):
+            elif self._match is None or self._match(top.rel + name):
                 found = self._file(top, entry)
                 if found is not None:
                     yield found
@@ -185,8 +191,8 @@ class FileWalk(Iterator[WalkFile]):
         return iter(batch)
 
     def _enter(self, top: _Dir, name: str) -> None:
-        path = top.path / name
-        if name in SKIP_DIRS or system_dir(path) is not None:
+        path = top.prefix + name
+        if name in SKIP_DIRS or path in _SYSTEM_PATHS:
             return
         if len(self._stack) >= MAX_WALK_DEPTH:
             self.too_deep = True
@@ -195,24 +201,27 @@ class FileWalk(Iterator[WalkFile]):
             fd = os.open(name, DIR_READ, dir_fd=top.fd)
         except OSError:
             return
-        self._stack.append(_Dir(fd, path, (*top.parts, name), (*top.rel, name), self._list(fd)))
+        self._stack.append(_Dir(fd, path + "/", (*top.parts, name), f"{top.rel}{name}/", self._list(fd)))
 
     def _file(self, top: _Dir, entry: os.DirEntry[str]) -> WalkFile | None:
         try:
             if entry.is_file(follow_symlinks=False):
-                found = WalkFile(top.path / entry.name, entry.name, top.fd, entry.stat(follow_symlinks=False))
+                key = top.prefix + entry.name
+                if key in self._seen:
+                    return None
+                found = WalkFile(key, entry.name, top.fd, entry.stat(follow_symlinks=False))
             elif entry.is_symlink():
-                handle = self.sandbox.open(str(top.path / entry.name), kind="file")
-                found = WalkFile(handle.path, entry.name, top.fd, handle.st, handle)
+                handle = self.sandbox.open(top.prefix + entry.name, kind="file")
+                key = str(handle.path)
+                found = WalkFile(key, entry.name, top.fd, handle.st, handle)
             else:
                 return None  # FIFO, socket, device
         except (OSError, SandboxError):
             return None
-        if found.path in self._seen:
-            if found.handle is not None:
-                found.handle.close()
+        if key in self._seen and found.handle is not None:
+            found.handle.close()
             return None
-        self._seen.add(found.path)
+        self._seen.add(key)
         return found
 
 
