@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from subagents.errors import SandboxError
 from subagents.tools.edit import Edit, Write
-from subagents.tools.files import LS, Glob, Grep, Read
+from subagents.tools.files import LS, FileTool, Glob, Grep, Read
 from subagents.tools.sandbox import Sandbox
 from tests.race import swapping
 
@@ -109,3 +110,32 @@ def test_dotdot_after_a_link_goes_to_the_links_target_parent(tmp_path: Path) -> 
     sandbox = Sandbox([tmp_path])
     assert sandbox.resolve("link/../here.txt") == tmp_path / "a" / "here.txt"
     assert sandbox.resolve("link/../here.txt") == Path(os.path.realpath(tmp_path / "link/../here.txt"))
+
+
+async def test_no_descriptor_is_left_open(tree: tuple[Path, Path]) -> None:
+    """Every walk, refusal and early stop closes what it opened."""
+    root, _ = tree
+    os.mkfifo(root / "fifo")
+    (root / ".env").write_text("X=1\n")
+    (root / "ln").symlink_to(root / "docs" / "notes.txt")
+    sandbox = Sandbox([root])
+    calls: list[tuple[type[FileTool], dict[str, Any]]] = [
+        (Read, {"file_path": "docs/notes.txt"}),
+        (Read, {"file_path": "swap/notes.txt"}),
+        (Read, {"file_path": "fifo"}),
+        (Read, {"file_path": ".env"}),
+        (Read, {"file_path": "docs/missing.txt"}),
+        (Grep, {"pattern": "notes", "head_limit": 1}),
+        (Grep, {"pattern": "notes", "path": "ln"}),
+        (Glob, {"pattern": "**/*"}),
+        (LS, {"path": "."}),
+        (Write, {"file_path": "docs/a/b/new.txt", "content": "x\n"}),
+        (Edit, {"file_path": "docs/notes.txt", "old_string": "notes", "new_string": "Notes"}),
+        (Edit, {"file_path": "docs/notes.txt", "old_string": "absent", "new_string": "x"}),
+    ]
+    await Read(sandbox).run({"file_path": "docs/notes.txt"})  # the worker thread and its loop exist now
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        for tool, args in calls:
+            await tool(sandbox).run(args)
+    assert len(os.listdir("/proc/self/fd")) == before

@@ -128,6 +128,7 @@ class _Walk:
         self.roots, self.shown = roots, shown
         self.stack: list[tuple[int, Path]] = []
         self.root: Root | None = None
+        self.hops = self.retries = 0
 
     def run(self, parts: Sequence[str], create: bool) -> Located:
         try:
@@ -138,7 +139,7 @@ class _Walk:
                 os.close(fd)
 
     def _walk(self, queue: deque[_Item], create: bool) -> Located:
-        hops = retries = 0
+        self.hops = self.retries = 0
         while queue:
             part, from_link = queue.popleft()
             if part in ("", "."):
@@ -148,29 +149,40 @@ class _Walk:
                     raise SandboxError(outside_message(self.shown, self.roots))
                 os.close(self.stack.pop()[0])
                 continue
-            fd, here = self.stack[-1]
-            st = self._lstat(part, fd)
-            if st is None:
-                if create and not from_link and not any(f for _, f in queue):
-                    return self._missing(part, queue)
-                raise Missing(self.shown, here.joinpath(part, *(p for p, _ in queue)))
-            if stat.S_ISLNK(st.st_mode):
-                hops += 1
-                if hops > MAX_HOPS:
-                    raise SandboxError(f'Refused: "{self.shown}" goes through more than {MAX_HOPS} symlinks.')
-                self._follow(os.readlink(part, dir_fd=fd), queue)
-            elif stat.S_ISDIR(st.st_mode):
-                if not self._descend(part, fd, here):
-                    retries += 1
-                    if retries > MAX_RETRIES:
-                        raise SandboxError(f'Refused: "{self.shown}" kept changing while it was opened; try again.')
-                    queue.appendleft((part, from_link))
-            elif any(p not in ("", ".") for p, _ in queue):  # a file used as a directory
-                raise Missing(self.shown, here.joinpath(part, *(p for p, _ in queue)))
-            else:
-                return self._result(part, here / part, st)
+            found = self._step(part, from_link, queue, create)
+            if found is not None:
+                return found
         fd, here = self.stack[-1]
         return self._result(".", here, os.fstat(fd))
+
+    def _step(self, part: str, from_link: bool, queue: deque[_Item], create: bool) -> Located | None:
+        """Take one component: step into a directory, queue a link's target, or end at anything else."""
+        fd, here = self.stack[-1]
+        st = self._lstat(part, fd)
+        if st is None:
+            if create and not from_link and not any(f for _, f in queue):
+                return self._missing(part, queue)
+            raise Missing(self.shown, here.joinpath(part, *(p for p, _ in queue)))
+        if stat.S_ISLNK(st.st_mode):
+            self.hops += 1
+            if self.hops > MAX_HOPS:
+                raise SandboxError(f'Refused: "{self.shown}" goes through more than {MAX_HOPS} symlinks.')
+            target = self._readlink(part, fd)
+            if target is not None:
+                self._follow(target, queue)
+                return None
+        elif stat.S_ISDIR(st.st_mode):
+            if self._descend(part, fd, here, st):
+                return None
+        elif any(p not in ("", ".") for p, _ in queue):  # a file used as a directory
+            raise Missing(self.shown, here.joinpath(part, *(p for p, _ in queue)))
+        else:
+            return self._result(part, here / part, st)
+        self.retries += 1  # it changed between its lstat and its open: look again
+        if self.retries > MAX_RETRIES:
+            raise SandboxError(f'Refused: "{self.shown}" kept changing while it was opened; try again.')
+        queue.appendleft((part, from_link))
+        return None
 
     def _enter(self, parts: Sequence[str]) -> Sequence[str]:
         """Open the outermost root holding `parts` (absolute); the components below it."""
@@ -183,7 +195,10 @@ class _Walk:
         for fd, _ in self.stack:
             os.close(fd)
         self.stack.clear()
-        fd = os.open(root.path, DIR_LOOKUP)
+        try:
+            fd = os.open(root.path, DIR_LOOKUP)
+        except OSError as exc:
+            raise SandboxError(f"Cannot open the root {root.path}: {exc.strerror or exc}.") from None
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != (root.dev, root.ino):
             os.close(fd)
@@ -200,6 +215,12 @@ class _Walk:
         except OSError as exc:
             raise SandboxError(f'Cannot access "{self.shown}": {exc.strerror or exc}.') from None
 
+    def _readlink(self, part: str, fd: int) -> str | None:
+        try:
+            return os.readlink(part, dir_fd=fd)
+        except OSError:
+            return None  # no longer a link
+
     def _follow(self, target: str, queue: deque[_Item]) -> None:
         if not target:
             raise Missing(self.shown, self.stack[-1][1])
@@ -208,8 +229,9 @@ class _Walk:
             parts = tuple(self._enter(parts))
         queue.extendleft((p, True) for p in reversed(parts))
 
-    def _descend(self, part: str, fd: int, here: Path) -> bool:
-        """Open the directory `part` and step into it; False if it changed since its lstat."""
+    def _descend(self, part: str, fd: int, here: Path, st: os.stat_result) -> bool:
+        """Open the directory `part` and step into it; False if it changed since its lstat (so the
+        name the checks saw is the directory opened)."""
         path = here / part
         found = system_dir(path)
         if found is not None:
@@ -222,6 +244,10 @@ class _Walk:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT):
                 return False
             raise SandboxError(f'Cannot access "{self.shown}": {exc.strerror or exc}.') from None
+        opened = os.fstat(child)
+        if (opened.st_dev, opened.st_ino) != (st.st_dev, st.st_ino):
+            os.close(child)
+            return False
         self.stack.append((child, path))
         return True
 

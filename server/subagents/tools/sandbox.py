@@ -9,6 +9,7 @@ back the descriptor it opened there.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -38,6 +39,7 @@ __all__ = ["DEFAULT_DENY", "SYSTEM_DIRS", "Handle", "Kind", "Sandbox"]
 Kind = Literal["file", "dir", "any"]
 Mode = Literal["r", "w", "rw"]
 MAX_PATH_CHARS = 4096
+MAX_OPEN_TRIES = 5  # a path whose entry keeps being swapped between check and open is refused after this
 HARDLINK_FLAG = "--allow-hardlinks"
 _MODES = {"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR}
 _NOUNS = {"file": "file", "dir": "directory", "any": "file or directory"}
@@ -73,6 +75,14 @@ class Sandbox:
     def open(self, raw: str, *, kind: Kind = "any", mode: Mode = "r") -> Handle:
         """An open descriptor on what `raw` names, or SandboxError saying why the model may not have it.
         Directories open for listing; files without following links or blocking on a FIFO."""
+        for _ in range(MAX_OPEN_TRIES):
+            handle = self._open_once(raw, kind, mode)
+            if handle is not None:
+                return handle
+        raise SandboxError(f'Refused: "{shown_text(raw)}" kept changing while it was opened; try again.')
+
+    def _open_once(self, raw: str, kind: Kind, mode: Mode) -> Handle | None:
+        """The handle, or None if the entry opened is not the one checked (it was swapped meanwhile)."""
         shown = shown_text(raw)
         with self.locate(raw, kind=kind) as found:
             assert found.st is not None
@@ -81,10 +91,15 @@ class Sandbox:
             try:
                 fd = os.open(found.name, flags, dir_fd=found.parent_fd)
             except OSError as exc:
+                if exc.errno == errno.ELOOP:  # a link swapped in since the check
+                    return None
                 raise SandboxError(f'Cannot open "{shown}": {exc.strerror or exc}.') from None
         handle = Handle(fd, found.path, os.fstat(fd))
+        if (handle.st.st_dev, handle.st.st_ino) != (found.st.st_dev, found.st.st_ino):
+            handle.close()
+            return None
         try:
-            self.check_kind(handle.st, found.path, shown, kind)  # what was opened, if it changed since
+            self.check_kind(handle.st, found.path, shown, kind)  # its link count may have changed
         except SandboxError:
             handle.close()
             raise

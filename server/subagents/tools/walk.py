@@ -8,6 +8,7 @@ runs out the walk stops and says so, however large the tree.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -84,10 +85,10 @@ class WalkFile:
         fd = os.open(self.name, FILE_FLAGS | os.O_RDONLY, dir_fd=self.dir_fd)
         handle = Handle(fd, self.path, os.fstat(fd))
         try:
-            if not stat.S_ISREG(handle.st.st_mode):
-                raise SandboxError(f'Refused: "{sandbox.display(self.real)}" is not a regular file.')
+            if not _same(handle.st, self.st) or not stat.S_ISREG(handle.st.st_mode):
+                raise FileNotFoundError(errno.ENOENT, "replaced since the walk listed it", self.real)
             sandbox.check_links(handle.st, sandbox.display(self.real))
-        except SandboxError:
+        except (OSError, SandboxError):
             handle.close()
             raise
         return handle
@@ -174,7 +175,7 @@ class FileWalk(Iterator[WalkFile]):
             if CONTROL.search(name) or self.sandbox.denylist.tail_rule((*top.parts, name)):
                 continue
             if entry.is_dir(follow_symlinks=False):
-                self._enter(top, name)
+                self._enter(top, entry)
             elif self._match is None or self._match(top.rel + name):
                 found = self._file(top, entry)
                 if found is not None:
@@ -190,8 +191,8 @@ class FileWalk(Iterator[WalkFile]):
         batch.sort(key=lambda e: e.name)
         return iter(batch)
 
-    def _enter(self, top: _Dir, name: str) -> None:
-        path = top.prefix + name
+    def _enter(self, top: _Dir, entry: os.DirEntry[str]) -> None:
+        name, path = entry.name, top.prefix + entry.name
         if name in SKIP_DIRS or path in _SYSTEM_PATHS:
             return
         if len(self._stack) >= MAX_WALK_DEPTH:
@@ -200,6 +201,13 @@ class FileWalk(Iterator[WalkFile]):
         try:  # relative to its parent, never following a link: a directory swapped for one is skipped
             fd = os.open(name, DIR_READ, dir_fd=top.fd)
         except OSError:
+            return
+        try:
+            same = _same(os.fstat(fd), entry.stat(follow_symlinks=False))
+        except OSError:
+            same = False
+        if not same:  # not the directory the deny-list checked by name
+            os.close(fd)
             return
         self._stack.append(_Dir(fd, path + "/", (*top.parts, name), f"{top.rel}{name}/", self._list(fd)))
 
@@ -270,3 +278,7 @@ def _label(sandbox: Sandbox, where: Path, parts: tuple[str, ...], entry: os.DirE
     except (OSError, SandboxError):
         return None
     return None  # FIFO, socket, device
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
