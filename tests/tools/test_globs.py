@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from subagents.tools.files import LS, Glob, Grep
+from subagents.tools.files import LS, Glob, Grep, Read
 from subagents.tools.globs import MAX_ALTERNATIVES, GlobError, expand_braces, glob_matcher, name_matcher
 from subagents.tools.grep_pattern import expanded_size
 from subagents.tools.sandbox import Sandbox
@@ -112,3 +112,16 @@ async def test_ls_limits_its_ignore_list(tmp_path: Path) -> None:
     args: dict[str, Any] = {"path": ".", "ignore": ["x"] * 101}
     out = await LS(Sandbox([tmp_path])).run(args)
     assert out.is_error and "argument 'ignore' may have at most 100 items, got 101" in out.text
+
+
+def test_the_matching_work_per_path_is_bounded() -> None:
+    with pytest.raises(GlobError, match="more than 256 path segments over all its alternatives"):
+        glob_matcher("{a,b}/" * 5 + "**/" * 10 + "x")
+    with pytest.raises(GlobError, match="add up to 4,500 characters, over the 4,000-character limit"):
+        name_matcher(["*" * 900] * 5)
+
+
+async def test_read_stops_paging_at_its_deadline(tmp_path: Path) -> None:
+    (tmp_path / "long.txt").write_text("line\n" * 10_000)
+    out = await Read(Sandbox([tmp_path], max_call_seconds=0)).run({"file_path": "long.txt", "offset": 9_000})
+    assert out.is_error and out.text.startswith("Read stopped: skipping to line 9,000 took over 0 s")

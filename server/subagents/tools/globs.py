@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 MAX_GLOB_CHARS = 1000
 MAX_ALTERNATIVES = 64
+MAX_SEGMENTS = 256  # path segments over all alternatives: bounds the matching work per path
+MAX_NAME_PATTERN_CHARS = 4000  # all of one name_matcher's patterns together
 
 _DEEP = None  # a `**` segment
 _Segment = re.Pattern[str] | None
@@ -30,7 +32,13 @@ def glob_matcher(pattern: str) -> Callable[[str], bool]:
     ripgrep's --glob); with one it matches the whole path. Raises GlobError for a pattern that is
     too long or expands to too many alternatives."""
     check_length(pattern)
-    tests = [_alternative(alt) for alt in expand_braces(pattern.removeprefix("./"))]
+    alternatives = expand_braces(pattern.removeprefix("./"))
+    if sum(alt.count("/") + 1 for alt in alternatives) > MAX_SEGMENTS:
+        raise GlobError(
+            f"Glob pattern {pattern[:80]!r} has more than {MAX_SEGMENTS} path segments over all its "
+            "alternatives; use a shorter pattern."
+        )
+    tests = [_alternative(alt) for alt in alternatives]
     if len(tests) == 1:
         return tests[0]
     return lambda rel: any(test(rel) for test in tests)
@@ -40,6 +48,11 @@ def name_matcher(patterns: Sequence[str], *, ignore_case: bool = False) -> Calla
     """One test for a file name against many slash-free globs, compiled into a single regex."""
     for pattern in patterns:
         check_length(pattern)
+    if sum(map(len, patterns)) > MAX_NAME_PATTERN_CHARS:
+        raise GlobError(
+            f"The name patterns add up to {sum(map(len, patterns)):,} characters, over the "
+            f"{MAX_NAME_PATTERN_CHARS:,}-character limit; give fewer or shorter patterns."
+        )
     alternatives = [alt for pattern in patterns for alt in expand_braces(pattern)]
     if not alternatives:
         return lambda name: False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import os
+import time
 from typing import Any, BinaryIO
 
 from subagents.messages import ToolSpec
@@ -65,8 +66,11 @@ class Read(FileTool):
     def _window(self, f: BinaryIO, shown: str, start: int, limit: int, total: int | None) -> ToolOutput:
         out: list[str] = []
         used, last, more = 0, start - 1, False
+        deadline = time.monotonic() + self.sandbox.max_call_seconds
         for number, chunk in enumerate(iter_lines(f, MAX_LINE_CHARS * 4 + 4), start=1):
             if number < start:
+                if number % 4096 == 0 and time.monotonic() > deadline:
+                    return ToolOutput(text=_too_deep(number, start, self.sandbox.max_call_seconds), is_error=True)
                 continue
             line = f"{number:>6}\t{clip(decode(chunk))}"
             size = len(line.encode()) + 1
@@ -85,6 +89,13 @@ class Read(FileTool):
             lines = "more" if total is None else str(total)
             text += f"\n[truncated: file has {lines} lines; read more with offset={last + 1}]"
         return ToolOutput(text=text)
+
+
+def _too_deep(number: int, start: int, seconds: float) -> str:
+    return (
+        f"Read stopped: skipping to line {start:,} took over {seconds:g} s, the time limit of one call "
+        f"(it got to line {number:,}). Search this file with Grep for what you need instead."
+    )
 
 
 def too_big(raw: str, size: int, limit: int) -> str:
