@@ -397,7 +397,12 @@ class Subagents:
         async with AsyncExitStack() as stack:
             try:
                 toolset = await stack.enter_async_context(
-                    open_toolset(self.tool_names(run.spec), tuple(roots or self.roots()), self.settings.bash)
+                    open_toolset(
+                        self.tool_names(run.spec),
+                        tuple(roots or self.roots()),
+                        self.settings.bash,
+                        allow_hardlinks=self.settings.allow_hardlinks,
+                    )
                 )
             except (SubagentsError, ValueError) as exc:
                 return _ended(run.base, "failed", f"The agent's file tools cannot be set up: {exc}", "config")

@@ -20,6 +20,7 @@ class Settings(BaseModel):
     agents_dirs: tuple[Path, ...] = ()
     bundled: bool = True
     roots: tuple[Path, ...] = ()  # explicit --root; empty means: CLAUDE_PROJECT_DIR, else cwd
+    allow_hardlinks: bool = False  # file tools refuse files with several names unless --allow-hardlinks
     project_dir: Path | None = None
     default_model: str = DEFAULT_MODEL
     model_aliases: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ALIASES))

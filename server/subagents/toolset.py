@@ -45,14 +45,16 @@ class Toolset:
 
 
 @asynccontextmanager
-async def open_toolset(names: Sequence[str], roots: Sequence[Path], bash: BashPolicy) -> AsyncIterator[Toolset]:
+async def open_toolset(
+    names: Sequence[str], roots: Sequence[Path], bash: BashPolicy, *, allow_hardlinks: bool = False
+) -> AsyncIterator[Toolset]:
     writes = any(n in EDIT_TOOLS or n == "Bash" for n in names)
     if not writes:
-        yield Toolset(Toolbox(build_tools(names, Sandbox(tuple(roots)))))
+        yield Toolset(Toolbox(build_tools(names, Sandbox(tuple(roots), allow_hardlinks=allow_hardlinks))))
         return
     # The user's tree is never written: the agent works on a copy of the first root, and only there.
-    async with await Workspace.create(roots[0]) as workspace:
-        sandbox = Sandbox((workspace.path,))
+    async with await Workspace.create(roots[0], allow_hardlinks=allow_hardlinks) as workspace:
+        sandbox = Sandbox((workspace.path,), allow_hardlinks=allow_hardlinks)
         tools = build_tools(names, sandbox) | build_write_tools(
             names, sandbox, workspace.path, bash, scratch=workspace.scratch, top=workspace.top
         )

@@ -132,7 +132,8 @@ async def test_read_a_50_mb_file_by_window_in_bounded_memory(repo: Path, box: To
         (".env", "matches the secrets deny-list (.env)"),
         ("id_rsa", "matches the secrets deny-list (id_rsa*)"),
         ("../../../etc/passwd", "resolves outside the allowed roots"),
-        ("outside_link/repo/src/app.py", "src/app.py"),  # back inside through an outside link: fine
+        # Back inside through a link that leaves the root: every hop must stay under a root.
+        ("outside_link/repo/src/app.py", "resolves outside the allowed roots"),
         ("/proc/self/environ", "is under /proc, a system filesystem"),
         ("fifo", "is a FIFO (named pipe)"),
         ("src\x00.py", "contains a NUL or control character"),
@@ -141,8 +142,7 @@ async def test_read_a_50_mb_file_by_window_in_bounded_memory(repo: Path, box: To
 )
 async def test_read_refusals(box: Toolbox, path: str, reason: str) -> None:
     out = await call(box, "Read", file_path=path)
-    assert reason in out.text
-    assert out.is_error is (reason != "src/app.py")
+    assert out.is_error and reason in out.text
 
 
 @pytest.mark.parametrize(
@@ -334,15 +334,10 @@ async def test_file_work_runs_off_the_event_loop(repo: Path, box: Toolbox) -> No
     assert ticks > 1
 
 
-async def test_a_catastrophic_grep_pattern_is_stopped_with_advice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_catastrophic_grep_pattern_is_stopped_with_advice(tmp_path: Path) -> None:
     """A model-chosen pattern must not spin a worker thread forever (Python's re cannot be interrupted)."""
-    import subagents.tools.files as files
-
-    monkeypatch.setattr(files, "GREP_SECONDS", 0.5)
     (tmp_path / "a.txt").write_text("a" * 60 + "b\n")
     started = time.monotonic()
-    out = await Grep(Sandbox([tmp_path])).run({"pattern": r"(a|aa)+$", "output_mode": "content"})
+    out = await Grep(Sandbox([tmp_path], max_call_seconds=0.5)).run({"pattern": r"(a|aa)+$", "output_mode": "content"})
     assert time.monotonic() - started < 5
     assert out.is_error and "catastrophic backtracking" in out.text

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from subagents.errors import SandboxError
-from subagents.tools.sandbox import DEFAULT_DENY, Kind, Sandbox, glob_matcher
+from subagents.tools.globs import glob_matcher
+from subagents.tools.sandbox import DEFAULT_DENY, Kind, Sandbox
 
 
 @pytest.fixture
@@ -118,7 +119,7 @@ def test_system_filesystems_are_refused_even_under_a_root_of_slash() -> None:
         ("server.pem", "*.pem"),
         (".git/config", ".git/**"),
         (".git", ".git/**"),
-        (".aws/credentials", ".aws/credentials"),
+        (".aws/credentials", ".aws/**"),
         ("gcp-credentials.json", "*credentials*.json"),
         ("secrets.yaml", "secrets.y*ml"),
         (".ENV", ".env"),  # case-insensitive: the same file on macOS
@@ -192,30 +193,36 @@ def test_custom_deny_list_replaces_the_default(repo: Path) -> None:
     assert ".env" in DEFAULT_DENY
 
 
-def test_iter_files_is_sorted_and_skips_what_it_must(repo: Path) -> None:
+def walked(sandbox: Sandbox, raw: str, pattern: str | None = None) -> list[Path]:
+    with sandbox.open(raw, kind="dir") as base, sandbox.walk(base, pattern) as walk:
+        return [found.path for found in walk]
+
+
+def test_walk_is_sorted_and_skips_what_it_must(repo: Path) -> None:
     (repo / "node_modules" / "x").mkdir(parents=True)
     (repo / "node_modules" / "x" / "i.js").write_text("")
     (repo / "__pycache__").mkdir()
     (repo / "__pycache__" / "a.pyc").write_bytes(b"")
     (repo / "bad\nname.py").write_text("")
-    files = [p.relative_to(repo).as_posix() for p in Sandbox([repo]).iter_files(repo)]
+    files = [p.relative_to(repo).as_posix() for p in walked(Sandbox([repo]), ".")]
     # link_in is yielded as its target, once; link_out, dir_out, proc_link, fifo, secrets are skipped.
     assert files == [".gitignore", "src/app.py", "src/pkg/mod.py"]
 
 
-def test_iter_files_pattern_and_budget(repo: Path) -> None:
+def test_walk_pattern_and_budget(repo: Path) -> None:
     sandbox = Sandbox([repo])
-    names = [p.name for p in sandbox.iter_files(repo / "src", "*.py")]
-    assert names == ["app.py", "mod.py"]
-    assert [p.name for p in sandbox.iter_files(repo, "src/*.py")] == ["app.py"]
-    walk = Sandbox([repo], max_walk_entries=3).iter_files(repo)
-    list(walk)
-    assert walk.truncated
+    assert [p.name for p in walked(sandbox, "src", "*.py")] == ["app.py", "mod.py"]
+    assert [p.name for p in walked(sandbox, ".", "src/*.py")] == ["app.py"]
+    small = Sandbox([repo], max_walk_entries=3)
+    with small.open(".", kind="dir") as base, small.walk(base) as walk:
+        list(walk)
+    assert walk.truncated and walk.budget.looked == 3
+    assert walk.budget.note("narrow it") == "[stopped after looking at 3 entries, the limit of one call; narrow it]"
 
 
-def test_iter_files_under_a_root_of_slash_never_enters_proc(tmp_path: Path) -> None:
-    walk = Sandbox([Path("/")], max_walk_entries=2000).iter_files(Path("/"))
-    assert not any(p.is_relative_to("/proc") or p.is_relative_to("/sys") for p in walk)
+def test_walk_under_a_root_of_slash_never_enters_proc(tmp_path: Path) -> None:
+    files = walked(Sandbox([Path("/")], max_walk_entries=2000), "/")
+    assert not any(p.is_relative_to("/proc") or p.is_relative_to("/sys") for p in files)
 
 
 @pytest.mark.parametrize(
@@ -230,7 +237,8 @@ def test_iter_files_under_a_root_of_slash_never_enters_proc(tmp_path: Path) -> N
         ("src/*.py", "src/a/b.py", False),
         ("[ab].py", "b.py", True),
         ("[!ab].py", "b.py", False),
-        ("[z-a].py", "[z-a].py", True),
+        ("[z-a].py", "[z-a].py", False),  # an empty range matches nothing, as in fnmatch
+        ("[]a].py", "].py", True),
         ("./src/*.py", "src/a.py", True),
     ],
 )
@@ -238,7 +246,11 @@ def test_glob_matcher(pattern: str, path: str, matches: bool) -> None:
     assert glob_matcher(pattern)(path) is matches
 
 
-@pytest.mark.parametrize("name", [".env.example", ".env.sample", "secrets.py", "app/secrets.py"])
+@pytest.mark.parametrize(
+    "name",
+    [".env.example", ".env.sample", ".env.local.example", "example.env", "terraform.tfvars.example", "secrets.py",
+     "app/secrets.py", "src/keystore.py", "docs/credentials.md", "config/settings.xml", ".aws.md", "kube/config"],
+)  # fmt: skip
 def test_code_and_env_templates_stay_readable(tmp_path: Path, name: str) -> None:
     """A reviewer must see `secrets.py` (code) and `.env.example` (names, no values)."""
     (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -248,8 +260,10 @@ def test_code_and_env_templates_stay_readable(tmp_path: Path, name: str) -> None
 
 @pytest.mark.parametrize(
     "name",
-    [".env", ".env.local", ".env.production", "secrets.json", "secrets.yaml", "config/secrets.yml", "secrets.toml"],
-)
+    [".env", ".env.local", ".env.production", "secrets.json", "secrets.yaml", "config/secrets.yml", "secrets.toml",
+     "infra/prod.tfvars", "infra/terraform.tfstate", ".kube/config", "home/.gnupg", "x/.config/gh/hosts.yml",
+     "ci/service-account.json", ".m2/settings.xml", "signing/release.jks", ".Vault-Token", ".npmrc"],
+)  # fmt: skip
 def test_real_secrets_stay_refused(tmp_path: Path, name: str) -> None:
     (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / name).write_text("X = 1\n")

@@ -148,6 +148,21 @@ async def test_secrets_never_enter_the_copy_and_their_absence_is_no_change(user_
         assert await ws.diff() == ""
 
 
+@pytest.mark.parametrize("user_root", ["monorepo", "plain"], indirect=True)
+async def test_a_hard_link_to_a_file_outside_never_becomes_a_plain_file_in_the_copy(
+    user_root: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside-secret.txt"
+    outside.write_text("TOKEN=outside\n")
+    os.link(outside, user_root / "notes.txt")  # inside the root, the same file as one outside it
+    async with await Workspace.create(user_root, base_dir=tmp_path) as ws:
+        assert not (ws.path / "notes.txt").exists()  # a copy would lose the second-name mark Read refuses
+        out = await Read(Sandbox([ws.path])).run({"file_path": "notes.txt"})
+        assert out.is_error and "outside" not in out.text
+    async with await Workspace.create(user_root, base_dir=tmp_path, allow_hardlinks=True) as ws:
+        assert (ws.path / "notes.txt").read_text() == "TOKEN=outside\n"  # the operator allowed it
+
+
 async def test_the_private_repository_is_outside_the_copy_and_out_of_the_tools_reach(tmp_path: Path) -> None:
     root = make_repo(tmp_path / "proj")
     async with await Workspace.create(root, base_dir=tmp_path) as ws:

@@ -63,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where subagent file tools may read (repeatable; default CLAUDE_PROJECT_DIR, else cwd)",
     )
+    common.add_argument(
+        "--allow-hardlinks",
+        action="store_true",
+        help="let file tools read files with several hard links; such a link may name a file outside "
+        "the roots (env SUBAGENTS_ALLOW_HARDLINKS=1)",
+    )
     common.add_argument("--model", help="model for agents with model: inherit (alias or id; env SUBAGENTS_MODEL)")
     common.add_argument(
         "--model-alias",

@@ -27,6 +27,7 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         agents_dirs=check_dirs(agents_dirs, "--agents-dir"),
         bundled=not (args.no_bundled or env.get("SUBAGENTS_NO_BUNDLED") == "1"),
         roots=roots,
+        allow_hardlinks=args.allow_hardlinks or env.get("SUBAGENTS_ALLOW_HARDLINKS") == "1",
         project_dir=project_dir,
         default_model=args.model or env.get("SUBAGENTS_MODEL") or "sonnet",
         model_aliases=parse_aliases(args.model_alias, env.get("SUBAGENTS_MODEL_ALIASES")),

@@ -6,24 +6,27 @@ they check paths as strictly as the read tools do: inside the roots, never secre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from subagents.errors import SandboxError
 from subagents.messages import ToolSpec
+from subagents.tools.args import schema
 from subagents.tools.base import ToolOutput
-from subagents.tools.files import SNIFF_BYTES, _FileTool, is_binary, open_regular, schema
+from subagents.tools.filetool import FileTool
 from subagents.tools.gitdir import planted_git_dir
-from subagents.tools.sandbox import Sandbox, _check_text, _shown
+from subagents.tools.resolver import DIR_LOOKUP, FILE_FLAGS, Located
+from subagents.tools.sandbox import Sandbox, shown_text
+from subagents.tools.text import SNIFF_BYTES, is_binary
 
 MAX_WRITE_BYTES = 1_000_000
 
 _PATH_ARG = {"type": "string", "description": "Path, relative to the root or absolute."}
 
 
-class Write(_FileTool):
+class Write(FileTool):
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(sandbox)
         self.spec = ToolSpec(
@@ -45,14 +48,14 @@ class Write(_FileTool):
         data = _encode(args["content"], "content")
         if isinstance(data, ToolOutput):
             return data
-        path, created = resolve_for_write(self.sandbox, raw)
-        write_file(path, data, raw)
-        verb = "Created" if created else "Overwrote"
+        with resolve_for_write(self.sandbox, raw) as target:
+            write_file(self.sandbox, target, data, raw)
+        verb = "Overwrote" if target.st is not None else "Created"
         lines = data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
-        return ToolOutput(text=f'{verb} "{self.sandbox.display(path)}" ({lines} lines, {len(data):,} bytes).')
+        return ToolOutput(text=f'{verb} "{self.sandbox.display(target.path)}" ({lines} lines, {len(data):,} bytes).')
 
 
-class Edit(_FileTool):
+class Edit(FileTool):
     def __init__(self, sandbox: Sandbox) -> None:
         super().__init__(sandbox)
         self.spec = ToolSpec(
@@ -79,21 +82,24 @@ class Edit(_FileTool):
             return _error("Edit: old_string is empty. To create a file or replace all of it, use Write.")
         if old == new:
             return _error("Edit: old_string and new_string are the same, so there is nothing to change.")
-        path = self.sandbox.resolve(raw, kind="file")
-        text = _read_text(path, raw)
-        if isinstance(text, ToolOutput):
-            return text
-        count = text.count(old)
-        problem = _count_problem(count, raw, text, old, args.get("replace_all", False))
-        if problem is not None:
-            return _error(problem)
-        data = _encode(text.replace(old, new, -1 if args.get("replace_all") else 1), "the edited file")
-        if isinstance(data, ToolOutput):
-            return data
-        write_file(path, data, raw)
+        # One descriptor, opened through the sandbox, for both the read and the write.
+        with self.sandbox.open(raw, kind="file", mode="rw") as handle, handle.file("r+b") as f:
+            text = _read_text(f, raw)
+            if isinstance(text, ToolOutput):
+                return text
+            count = text.count(old)
+            problem = _count_problem(count, raw, text, old, args.get("replace_all", False))
+            if problem is not None:
+                return _error(problem)
+            data = _encode(text.replace(old, new, -1 if args.get("replace_all") else 1), "the edited file")
+            if isinstance(data, ToolOutput):
+                return data
+            f.seek(0)
+            f.write(data)
+            f.truncate()
         line = text[: text.index(old)].count("\n") + 1
         done = "1 occurrence" if count == 1 else f"{count} occurrences"
-        return ToolOutput(text=f'Edited "{self.sandbox.display(path)}": replaced {done} (first at line {line}).')
+        return ToolOutput(text=f'Edited "{self.sandbox.display(handle.path)}": replaced {done} (first at line {line}).')
 
 
 def _count_problem(count: int, raw: str, text: str, old: str, replace_all: bool) -> str | None:
@@ -113,12 +119,11 @@ def _count_problem(count: int, raw: str, text: str, old: str, replace_all: bool)
     return None
 
 
-def _read_text(path: Path, raw: str) -> str | ToolOutput:
-    with open_regular(path, raw) as f:
-        size = os.fstat(f.fileno()).st_size
-        if size > MAX_WRITE_BYTES:
-            return _error(f'Edit: "{raw}" is {size:,} bytes, over the {MAX_WRITE_BYTES:,}-byte limit for Edit.')
-        data = f.read(MAX_WRITE_BYTES + 1)
+def _read_text(f: BinaryIO, raw: str) -> str | ToolOutput:
+    size = os.fstat(f.fileno()).st_size
+    if size > MAX_WRITE_BYTES:
+        return _error(f'Edit: "{raw}" is {size:,} bytes, over the {MAX_WRITE_BYTES:,}-byte limit for Edit.')
+    data = f.read(MAX_WRITE_BYTES + 1)
     if is_binary(data[:SNIFF_BYTES]):
         return _error(f'Edit: "{raw}" is a binary or non-UTF-8 file; Edit changes UTF-8 text files only.')
     try:
@@ -144,57 +149,52 @@ def _error(text: str) -> ToolOutput:
 # --- paths that may not exist yet ---
 
 
-def resolve_for_write(sandbox: Sandbox, raw: str) -> tuple[Path, bool]:
-    """The real path a write to `raw` would create or replace, and whether it is new. Same rules as
-    `Sandbox.resolve`: an existing path goes through it; for a new one, its nearest existing
-    ancestor does (as a directory), and the new names below it are checked against the deny-list."""
-    shown = _shown(raw)
-    _check_text(raw, shown)
-    candidate = Path(raw) if os.path.isabs(raw) else sandbox.roots[0] / raw
-    if os.path.lexists(candidate):
-        return sandbox.resolve(raw, kind="file"), False
-    target = _new_path(sandbox, raw, shown, candidate)
-    root = next(r for r in sandbox.roots if target.is_relative_to(r))
-    planted = planted_git_dir(target, root)
-    if planted is not None:
-        where = sandbox.display(planted)
-        raise SandboxError(
-            f'Refused: writing "{shown}" would make "{where}" look like a git repository (HEAD with objects/ '
-            "and refs/, or with commondir), whose config git would obey when it runs there. Repository metadata "
-            "is never written."
-        )
-    return target, True
-
-
-def _new_path(sandbox: Sandbox, raw: str, shown: str, candidate: Path) -> Path:
-    """Where a new file named `raw` would go, checked like `Sandbox.resolve` checks existing paths."""
-    ancestor = candidate.parent
-    while not os.path.lexists(ancestor):  # ends at the filesystem root at the latest
-        ancestor = ancestor.parent
-    base = sandbox.resolve(str(ancestor), kind="dir")
-    rest = candidate.relative_to(ancestor).parts
-    if ".." in rest:
-        raise SandboxError(f'Refused: "{shown}" goes up (..) through a directory that does not exist.')
-    target = base.joinpath(*rest)
-    lexical = Path(os.path.normpath(candidate))
-    # Like resolve: the real path and the path as written must both pass the deny-list.
-    for path in (target, lexical):
-        rule = sandbox.deny_rule(path) if any(path.is_relative_to(r) for r in sandbox.roots) else None
-        if rule is not None:
+def resolve_for_write(sandbox: Sandbox, raw: str) -> Located:
+    """Where a write to `raw` goes, walked safely like every read: an existing file (`st` set), or the
+    deepest existing directory and the new names below it (`missing`). Same rules as reads: inside
+    the roots, never secrets, special files, hard links, or a planted git repository. Close it."""
+    found = sandbox.locate(raw, kind="file", create=True, verb="write")
+    shown = shown_text(raw)
+    try:
+        if found.st is not None:
+            sandbox.check_kind(found.st, found.path, shown, "file")
+            return found
+        planted = planted_git_dir(found.path, found.root)
+        if planted is not None:
             raise SandboxError(
-                f'Refused: "{shown}" matches the secrets deny-list ({rule}); such files are never written.'
+                f'Refused: writing "{shown}" would make "{sandbox.display(planted)}" look like a git repository '
+                "(HEAD with objects/ and refs/, or with commondir), whose config git would obey when it runs "
+                "there. Repository metadata is never written."
             )
-    return target
+    except SandboxError:
+        found.close()
+        raise
+    return found
 
 
-def write_file(path: Path, data: bytes, shown: str) -> None:
-    """Create or truncate a regular file and write `data`, never following a final symlink or
-    blocking on a FIFO swapped in since the sandbox checked the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path, flags, 0o666)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise SandboxError(f'Refused: "{_shown(shown)}" is not a regular file.')
+def write_file(sandbox: Sandbox, target: Located, data: bytes, raw: str) -> None:
+    """Create or replace the file `target` names with `data`: new directories and the file are made
+    relative to descriptors, never following a link or blocking on a FIFO swapped in meanwhile."""
+    fd = _open_for_write(target)
     with os.fdopen(fd, "wb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise SandboxError(f'Refused: "{shown_text(raw)}" is not a regular file.')
+        sandbox.check_links(st, shown_text(raw))
+        f.truncate()
         f.write(data)
+
+
+def _open_for_write(target: Located) -> int:
+    parent = os.dup(target.parent_fd)
+    try:
+        for name in target.missing[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o777, dir_fd=parent)
+            child = os.open(name, DIR_LOOKUP, dir_fd=parent)  # O_NOFOLLOW: not through a link made meanwhile
+            os.close(parent)
+            parent = child
+        name = target.missing[-1] if target.missing else target.name
+        return os.open(name, os.O_WRONLY | os.O_CREAT | FILE_FLAGS, 0o666, dir_fd=parent)
+    finally:
+        os.close(parent)

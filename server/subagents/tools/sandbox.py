@@ -1,38 +1,48 @@
-"""Where file tools may look: inside the roots, never at secrets, system filesystems or special files.
+"""Where file tools may look: inside the roots, never at secrets, system filesystems, special files or
+hard links that may name a file elsewhere.
 
-Everything a tool returns goes to a model provider, and the model's arguments are untrusted (a file
-it read can steer them), so every path is resolved through symlinks before any check.
+Everything a tool returns goes to a model provider, and the model's arguments are untrusted (a file it
+read can steer them). So a path is never checked and then opened by name: `Sandbox.open` walks it one
+component at a time from a root's descriptor (resolver.py), checks the real path it reached, and hands
+back the descriptor it opened there.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import re
 import stat
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path, PurePosixPath
+import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 from subagents.errors import SandboxError
+from subagents.tools.denylist import DEFAULT_DENY, DenyList
+from subagents.tools.resolver import (
+    CONTROL,
+    DIR_READ,
+    FILE_FLAGS,
+    SYSTEM_DIRS,
+    Handle,
+    Located,
+    Missing,
+    Root,
+    locate,
+    system_dir,
+    system_message,
+)
+from subagents.tools.walk import Budget, FileWalk
+
+__all__ = ["DEFAULT_DENY", "SYSTEM_DIRS", "Handle", "Kind", "Sandbox"]
 
 Kind = Literal["file", "dir", "any"]
-
-# Gitignore-style globs, matched case-insensitively against the path relative to its root. A pattern
-# matches a run of path components anywhere, so a matching directory hides everything beneath it.
-DEFAULT_DENY: tuple[str, ...] = (
-    ".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*", "*.p12", "*.pfx",
-    ".git/**", ".netrc", ".npmrc", ".pypirc", ".aws/credentials", ".ssh/**", "*credentials*.json",
-    "secrets.json", "secrets.y*ml", "secrets.toml", "secrets.env", "secrets.ini", ".docker/config.json", "*.kdbx",
-)  # fmt: skip
-# Templates that list variable names without values: the files a reviewer needs to see what is configured.
-TEMPLATE_NAMES = frozenset({".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults"})
-SYSTEM_DIRS: tuple[Path, ...] = (Path("/proc"), Path("/sys"), Path("/dev"))
-SKIP_DIRS = frozenset({".git", "node_modules", "__pycache__", ".venv"})
+Mode = Literal["r", "w", "rw"]
 MAX_PATH_CHARS = 4096
-# C0/C1 controls and Unicode line separators: a name with these could fake lines in tool output.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-_DenyRule = tuple[str, tuple[re.Pattern[str], ...]]
+MAX_OPEN_TRIES = 5  # a path whose entry keeps being swapped between check and open is refused after this
+HARDLINK_FLAG = "--allow-hardlinks"
+_MODES = {"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR}
+_NOUNS = {"file": "file", "dir": "directory", "any": "file or directory"}
 
 
 class Sandbox:
@@ -46,51 +56,110 @@ class Sandbox:
         max_read_bytes: int = 256_000,
         max_file_bytes: int = 10_000_000,
         max_walk_entries: int = 100_000,
+        max_call_seconds: float = 10.0,
+        allow_hardlinks: bool = False,
     ) -> None:
         if not roots:
             raise ValueError("At least one root directory is needed.")
-        self.roots: tuple[Path, ...] = tuple(dict.fromkeys(_checked_root(r) for r in roots))
+        _check_platform()
+        self._roots: tuple[Root, ...] = tuple({r.path: r for r in map(_checked_root, roots)}.values())
+        self.roots: tuple[Path, ...] = tuple(r.path for r in self._roots)
         self.deny: tuple[str, ...] = tuple(deny)
+        self.denylist = DenyList(self.deny)
         self.max_read_bytes = max_read_bytes
         self.max_file_bytes = max_file_bytes
-        self.max_walk_entries = max_walk_entries
-        self._rules: tuple[_DenyRule, ...] = tuple((p, _deny_parts(p)) for p in self.deny)
-        # Fast path for the walk: one regex for all one-component rules, tried on the last name.
-        singles = [f"(?:{rxs[0].pattern})" for _, rxs in self._rules if len(rxs) == 1]
-        self._any_single = re.compile("|".join(singles) or "(?!)", re.IGNORECASE | re.DOTALL)
-        self._multi = tuple(r for r in self._rules if len(r[1]) > 1)
+        self.max_walk_entries = max_walk_entries  # entries one Grep, Glob or LS call may look at
+        self.max_call_seconds = max_call_seconds  # and the time it may take
+        self.allow_hardlinks = allow_hardlinks
+
+    def open(self, raw: str, *, kind: Kind = "any", mode: Mode = "r") -> Handle:
+        """An open descriptor on what `raw` names, or SandboxError saying why the model may not have it.
+        Directories open for listing; files without following links or blocking on a FIFO."""
+        for _ in range(MAX_OPEN_TRIES):
+            handle = self._open_once(raw, kind, mode)
+            if handle is not None:
+                return handle
+        raise SandboxError(f'Refused: "{shown_text(raw)}" kept changing while it was opened; try again.')
+
+    def _open_once(self, raw: str, kind: Kind, mode: Mode) -> Handle | None:
+        """The handle, or None if the entry opened is not the one checked (it was swapped meanwhile)."""
+        shown = shown_text(raw)
+        with self.locate(raw, kind=kind) as found:
+            assert found.st is not None
+            self.check_kind(found.st, found.path, shown, kind)
+            flags = DIR_READ if found.name == "." else FILE_FLAGS | _MODES[mode]
+            try:
+                fd = os.open(found.name, flags, dir_fd=found.parent_fd)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:  # a link swapped in since the check
+                    return None
+                raise SandboxError(f'Cannot open "{shown}": {exc.strerror or exc}.') from None
+        handle = Handle(fd, found.path, os.fstat(fd))
+        if (handle.st.st_dev, handle.st.st_ino) != (found.st.st_dev, found.st.st_ino):
+            handle.close()
+            return None
+        try:
+            self.check_kind(handle.st, found.path, shown, kind)  # its link count may have changed
+        except SandboxError:
+            handle.close()
+            raise
+        return handle
 
     def resolve(self, raw: str, *, kind: Kind = "any") -> Path:
-        """The real path `raw` names, or SandboxError saying why the model may not have it."""
-        shown = _shown(raw)
-        _check_text(raw, shown)
-        candidate = Path(raw) if os.path.isabs(raw) else self.roots[0] / raw
-        real, lexical = Path(os.path.realpath(candidate)), Path(os.path.normpath(candidate))
-        # Lexically too: /proc/self/cwd and /proc/self/root are links that lead out of /proc.
-        system = _system_dir(real) or _system_dir(lexical)
-        if system is not None:
-            raise SandboxError(f'Refused: "{shown}" is under {system}, a system filesystem that is never readable.')
-        if self._root_of(real) is None:
-            roots = ", ".join(str(r) for r in self.roots)
-            raise SandboxError(
-                f'Refused: "{shown}" resolves outside the allowed roots ({roots}). '
-                "Only files under the roots can be read."
-            )
-        # The lexical path counts too: a link named .env is refused even if it points elsewhere.
-        for path in (real, lexical):
-            rule = self._pattern_rule(path)
-            if rule is not None:
-                raise SandboxError(
-                    f'Refused: "{shown}" matches the secrets deny-list ({rule}); secrets are never sent to the model.'
-                )
-        _check_kind(real, shown, kind)
-        return real
+        """The real path `raw` names if the model may have it, else SandboxError saying why."""
+        return self.check(raw, kind=kind)[0]
 
-    def display(self, path: Path) -> str:
+    def check(self, raw: str, *, kind: Kind = "any") -> tuple[Path, os.stat_result]:
+        """The real path `raw` names and its lstat, if the model may have it; nothing is opened but
+        the directories on the way."""
+        with self.locate(raw, kind=kind) as found:
+            assert found.st is not None
+            self.check_kind(found.st, found.path, shown_text(raw), kind)
+            return found.path, found.st
+
+    def locate(self, raw: str, *, kind: Kind = "any", create: bool = False, verb: str = "read") -> Located:
+        """Where `raw` leads, walked safely and checked against the roots, system filesystems and the
+        deny-list (the path as written and the real one). The caller closes it."""
+        shown = shown_text(raw)
+        check_text(raw, shown)
+        candidate = raw if os.path.isabs(raw) else os.path.join(self.roots[0], raw)
+        # Lexically too: /proc/self/cwd and /proc/self/root are links that lead out of /proc.
+        lexical = Path(os.path.normpath(candidate))
+        found_system = system_dir(lexical)
+        if found_system is not None:
+            raise SandboxError(system_message(shown, found_system))
+        # A link named .env is refused even if it points elsewhere; a missing .env is refused by name.
+        self._refuse_denied(lexical, shown, verb)
+        try:
+            found = locate(self._roots, candidate, shown, create=create)
+        except Missing as exc:
+            raise Missing(shown, exc.looked_in, _NOUNS[kind]) from None
+        try:
+            self._refuse_denied(found.path, shown, verb)
+        except SandboxError:
+            found.close()
+            raise
+        return found
+
+    def budget(self) -> Budget:
+        """The entry and time budget of one walking call."""
+        return Budget(self.max_walk_entries, time.monotonic() + self.max_call_seconds)
+
+    def walk(self, base: Handle, pattern: str | None = None, budget: Budget | None = None) -> FileWalk:
+        """Regular files under the open directory `base`, in name order, matching an optional glob."""
+        return FileWalk(self, base, pattern, budget or self.budget())
+
+    def display(self, path: Path | str) -> str:
         """The path as the model sees it: relative to the root when there is one root, else absolute."""
-        if len(self.roots) == 1 and path.is_relative_to(self.roots[0]):
-            return path.relative_to(self.roots[0]).as_posix() or "."
-        return str(path)
+        text = str(path)
+        if len(self.roots) == 1:
+            root = str(self.roots[0])
+            if text == root:
+                return "."
+            prefix = root.rstrip("/") + "/"
+            if text.startswith(prefix):
+                return text[len(prefix) :]
+        return text
 
     def is_denied(self, path: Path) -> bool:
         """True if `path` (absolute, or relative to the first root) must not be shown to the model."""
@@ -99,193 +168,59 @@ class Sandbox:
     def deny_rule(self, path: Path) -> str | None:
         """The reason `path` is denied: a deny-list pattern, or a note that it is outside the roots."""
         path = path if path.is_absolute() else self.roots[0] / path
-        if _system_dir(path) is not None:
+        if system_dir(path) is not None:
             return "system filesystem"
-        if self._root_of(path) is None:
+        if not any(path.is_relative_to(r) for r in self.roots):
             return "outside the roots"
-        return self._pattern_rule(path)
+        return self.denylist.rule_for(self.rel_parts(path))
 
-    def iter_files(self, base: Path, pattern: str | None = None) -> FileWalk:
-        """Regular files under `base` (a resolved directory), sorted, matching an optional glob."""
-        return FileWalk(self, base, pattern)
-
-    def _root_of(self, path: Path) -> Path | None:
-        return next((r for r in self.roots if path.is_relative_to(r)), None)
-
-    def _rel_parts(self, path: Path) -> tuple[str, ...]:
+    def rel_parts(self, path: Path) -> tuple[str, ...]:
         """Components below the outermost root holding `path` (the most to match), or () if none."""
         holders = [path.relative_to(r).parts for r in self.roots if path.is_relative_to(r)]
         return max(holders, key=len, default=())
 
-    def _pattern_rule(self, path: Path) -> str | None:
-        parts = self._rel_parts(path)
-        return next(filter(None, (self._tail_rule(parts[:end]) for end in range(1, len(parts) + 1))), None)
+    def check_links(self, st: os.stat_result, shown: str) -> None:
+        """Refuse a regular file with more than one name: the other may be outside the roots."""
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and not self.allow_hardlinks:
+            raise SandboxError(
+                f'Refused: "{shown}" is a hard link (the file has {st.st_nlink} names), so it may be a file '
+                f"outside the roots under another name. Hard-linked files are used only when the server runs "
+                f"with {HARDLINK_FLAG}."
+            )
 
-    def _tail_rule(self, parts: tuple[str, ...]) -> str | None:
-        """The first rule matching a run of components that ends at the last one."""
-        if not parts or parts[-1].lower() in TEMPLATE_NAMES:
-            return None
-        for name, rxs in self._rules if self._any_single.fullmatch(parts[-1]) else self._multi:
-            tail = parts[len(parts) - len(rxs) :]
-            if len(tail) == len(rxs) and rxs[-1].fullmatch(tail[-1]) and all(map(_fullmatch, rxs, tail)):
-                return name
-        return None
+    def _refuse_denied(self, path: Path, shown: str, verb: str) -> None:
+        if not any(path.is_relative_to(r) for r in self.roots):
+            return
+        rule = self.denylist.rule_for(self.rel_parts(path))
+        if rule is not None:
+            why = "secrets are never sent to the model" if verb == "read" else "such files are never written"
+            raise SandboxError(f'Refused: "{shown}" matches the secrets deny-list ({rule}); {why}.')
 
-
-class FileWalk(Iterator[Path]):
-    """A bounded, depth-first walk in name order. `truncated` says the entry budget ran out.
-
-    Skips denied paths, the usual bulky directories and names with control characters. It does
-    not descend into symlinked directories (no cycles); a symlinked file is yielded as its real
-    path, once, and only if that path passes the same checks as `Sandbox.resolve`.
-    """
-
-    def __init__(self, sandbox: Sandbox, base: Path, pattern: str | None) -> None:
-        self.sandbox = sandbox
-        self.base = base
-        self.truncated = False
-        self._match = glob_matcher(pattern) if pattern else None
-        self._seen: set[str] = set()
-        self._files = self._walk()
-
-    def __next__(self) -> Path:
-        return next(self._files)
-
-    def _walk(self) -> Iterator[Path]:
-        # An explicit stack of (entries, components below the root, components below base): deep
-        # trees cost no recursion, and parents were already checked, so only the tail is matched.
-        top: tuple[str, ...] = ()
-        stack = [(iter(_sorted_entries(self.base)), self.sandbox._rel_parts(self.base), top)]
-        budget = self.sandbox.max_walk_entries
-        while stack:
-            entries, parts, rel = stack[-1]
-            entry = next(entries, None)
-            if entry is None:
-                stack.pop()
-                continue
-            budget -= 1
-            if budget < 0:
-                self.truncated = True
-                return
-            if _CONTROL.search(entry.name) or self.sandbox._tail_rule((*parts, entry.name)):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                if entry.name not in SKIP_DIRS and _system_dir(Path(entry.path)) is None:
-                    stack.append((iter(_sorted_entries(Path(entry.path))), (*parts, entry.name), (*rel, entry.name)))
-            elif self._match is None or self._match("/".join((*rel, entry.name))):
-                real = self._readable(entry)
-                if real is not None and str(real) not in self._seen:
-                    self._seen.add(str(real))
-                    yield real
-
-    def _readable(self, entry: os.DirEntry[str]) -> Path | None:
-        if entry.is_file(follow_symlinks=False):
-            return Path(entry.path)
-        if not entry.is_symlink():
-            return None  # FIFO, socket, device
-        real = Path(os.path.realpath(entry.path))
-        if self.sandbox.is_denied(real):
-            return None
-        try:
-            return real if stat.S_ISREG(os.stat(real).st_mode) else None
-        except OSError:
-            return None
+    def check_kind(self, st: os.stat_result, real: Path, shown: str, kind: Kind) -> None:
+        """Refuse what `kind` does not allow, special files, and hard links (unless allowed)."""
+        mode = st.st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise SandboxError(f'Refused: "{shown}" is a {special_kind(mode)}, not a regular file or directory.')
+        if kind == "file" and stat.S_ISDIR(mode):
+            raise SandboxError(f'"{shown}" is a directory, not a file. List it with LS or search it with Glob.')
+        if kind == "dir" and not stat.S_ISDIR(mode):
+            raise SandboxError(f'"{shown}" is a file, not a directory. Read it with Read.')
+        self.check_links(st, shown)
 
 
-def glob_matcher(pattern: str) -> Callable[[str], bool]:
-    """A test for relative POSIX paths. Without a slash the pattern matches the file name (like
-    ripgrep's --glob); with one it matches the whole path. Supports *, **, ?, [...] and {a,b}."""
-    pattern = pattern.removeprefix("./")
-    if "/" not in pattern:
-        rx = re.compile(_glob_regex(pattern), re.DOTALL)
-        return lambda rel: rx.fullmatch(PurePosixPath(rel).name) is not None
-    full = re.compile(_glob_regex(pattern), re.DOTALL)
-    return lambda rel: full.fullmatch(rel) is not None
-
-
-def _glob_regex(pattern: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        piece, i = _glob_piece(pattern, i)
-        out.append(piece)
-    return "".join(out)
-
-
-def _glob_piece(pattern: str, i: int) -> tuple[str, int]:
-    """Translate the glob token at `i`; return its regex and the index after it."""
-    if pattern.startswith("**/", i):
-        return "(?:.*/)?", i + 3
-    if pattern.startswith("**", i):
-        return ".*", i + 2
-    char = pattern[i]
-    if char == "*":
-        return "[^/]*", i + 1
-    if char == "?":
-        return "[^/]", i + 1
-    if char == "[":
-        end = pattern.find("]", i + 2)
-        if end != -1 and "/" not in pattern[i:end]:
-            body = pattern[i + 1 : end]
-            negate = body[:1] in ("!", "^")
-            body = re.sub(r"([\\\[\]^])", r"\\\1", body[1:] if negate else body)
-            charset = f"[{'^/' if negate else ''}{body}]"
-            if _valid_regex(charset):  # a bad range like [z-a] is taken literally
-                return charset, end + 1
-    if char == "{":
-        end = pattern.find("}", i)
-        if end != -1 and "{" not in pattern[i + 1 : end]:
-            options = pattern[i + 1 : end].split(",")
-            return "(?:" + "|".join(_glob_regex(o) for o in options) + ")", end + 1
-    return re.escape(char), i + 1
-
-
-def _fullmatch(rx: re.Pattern[str], text: str) -> bool:
-    return rx.fullmatch(text) is not None
-
-
-def _valid_regex(text: str) -> bool:
-    try:
-        re.compile(text)
-    except re.error:
-        return False
-    return True
-
-
-def _checked_root(root: Path) -> Path:
-    raw = os.fspath(root)
-    if not raw or _CONTROL.search(raw):
-        raise ValueError(f"Root {raw!r} is not a usable path.")
-    real = Path(os.path.realpath(raw))
-    if not real.is_dir():
-        raise ValueError(f"Root {raw} does not exist or is not a directory.")
-    if _system_dir(real) is not None:
-        raise ValueError(f"Root {raw} is inside {_system_dir(real)}, a system filesystem.")
-    return real
-
-
-def _deny_parts(pattern: str) -> tuple[re.Pattern[str], ...]:
-    # "dir/**" denies the directory itself as well as its contents.
-    parts = pattern.removesuffix("/**").strip("/").split("/")
-    return tuple(re.compile(_glob_regex(p), re.IGNORECASE | re.DOTALL) for p in parts)
-
-
-def _system_dir(path: Path) -> Path | None:
-    return next((d for d in SYSTEM_DIRS if path.is_relative_to(d)), None)
-
-
-def _shown(raw: str) -> str:
+def shown_text(raw: str) -> str:
     """`raw` safe to quote in a message: short, with control characters escaped."""
     text = raw if len(raw) <= 200 else raw[:200] + "..."
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+    return CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
-def _check_text(raw: str, shown: str) -> None:
+def check_text(raw: str, shown: str) -> None:
+    """Refuse a path that is empty, overlong, has control characters or cannot be a file name."""
     if not raw:
         raise SandboxError("Refused: the path is empty. Give a file or directory path.")
     if len(raw) > MAX_PATH_CHARS:
         raise SandboxError(f'Refused: "{shown}" is longer than {MAX_PATH_CHARS} characters.')
-    if _CONTROL.search(raw):
+    if CONTROL.search(raw):
         raise SandboxError(f'Refused: "{shown}" contains a NUL or control character; paths must be plain text.')
     try:
         os.fsencode(raw)
@@ -293,23 +228,7 @@ def _check_text(raw: str, shown: str) -> None:
         raise SandboxError(f'Refused: "{shown}" is not valid text for a file name.') from None
 
 
-def _check_kind(real: Path, shown: str, kind: Kind) -> None:
-    noun = {"file": "file", "dir": "directory", "any": "file or directory"}[kind]
-    try:
-        mode = os.stat(real).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        raise SandboxError(f'No such {noun}: "{shown}" (looked in {real}).') from None
-    except OSError as exc:
-        raise SandboxError(f'Cannot access "{shown}": {exc.strerror or exc}.') from None
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        raise SandboxError(f'Refused: "{shown}" is a {_special_kind(mode)}, not a regular file or directory.')
-    if kind == "file" and stat.S_ISDIR(mode):
-        raise SandboxError(f'"{shown}" is a directory, not a file. List it with LS or search it with Glob.')
-    if kind == "dir" and not stat.S_ISDIR(mode):
-        raise SandboxError(f'"{shown}" is a file, not a directory. Read it with Read.')
-
-
-def _special_kind(mode: int) -> str:
+def special_kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
         return "FIFO (named pipe)"
     if stat.S_ISSOCK(mode):
@@ -317,9 +236,23 @@ def _special_kind(mode: int) -> str:
     return "device file" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special file"
 
 
-def _sorted_entries(directory: Path) -> list[os.DirEntry[str]]:
-    try:
-        with os.scandir(directory) as it:
-            return sorted(it, key=lambda e: e.name)
-    except OSError:
-        return []  # unreadable directory: skip it, like find and rg do
+def _checked_root(root: Path) -> Root:
+    raw = os.fspath(root)
+    if not raw or CONTROL.search(raw):
+        raise ValueError(f"Root {raw!r} is not a usable path.")
+    real = Path(os.path.realpath(raw))
+    if not real.is_dir():
+        raise ValueError(f"Root {raw} does not exist or is not a directory.")
+    if system_dir(real) is not None:
+        raise ValueError(f"Root {raw} is inside {system_dir(real)}, a system filesystem.")
+    st = os.stat(real)
+    return Root(real, st.st_dev, st.st_ino)
+
+
+def _check_platform() -> None:
+    """Fail closed where files cannot be opened relative to a directory descriptor (openat)."""
+    if not {os.open, os.stat, os.readlink, os.mkdir} <= os.supports_dir_fd or os.scandir not in os.supports_fd:
+        raise ValueError(
+            "This platform cannot open files relative to a directory descriptor (openat), which the "
+            "file tools' sandbox needs to keep paths inside the roots; the file tools are unavailable here."
+        )

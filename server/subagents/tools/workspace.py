@@ -73,10 +73,11 @@ class Workspace:
         base_dir: Path | None = None,
         max_copy_bytes: int = MAX_COPY_BYTES,
         max_copy_files: int = MAX_COPY_FILES,
+        allow_hardlinks: bool = False,
     ) -> Workspace:
         real, tmp = await anyio.to_thread.run_sync(_make_tmp, root, base_dir)
         ws = cls(tmp, real.name or "root")
-        copier = Copier(real, ws.path, tmp, max_copy_bytes, max_copy_files)
+        copier = Copier(real, ws.path, tmp, max_copy_bytes, max_copy_files, allow_hardlinks=allow_hardlinks)
         try:
             ws._source = await source_repo(real)
             if ws._source is not None:

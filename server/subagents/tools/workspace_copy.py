@@ -61,12 +61,16 @@ async def source_repo(root: Path) -> SourceRepo | None:
 
 class Copier:
     """Copies files and in-root symlinks (as links, never followed) within a file and byte budget.
-    Links leaving the root, special files and denied secrets are left out."""
+    Links leaving the root, special files, denied secrets and files with several hard links are left out."""
 
-    def __init__(self, root: Path, dest: Path, avoid: Path, max_bytes: int, max_files: int) -> None:
+    def __init__(
+        self, root: Path, dest: Path, avoid: Path, max_bytes: int, max_files: int, *, allow_hardlinks: bool = False
+    ) -> None:
         self.root, self.dest, self.max_bytes, self.max_files = root, dest, max_bytes, max_files
         self.avoid = avoid  # the workspace itself, when its base_dir is inside the root
         self.secrets = Sandbox((root,))
+        # A file with several names may be a link to one outside the root; copied, it would lose that mark.
+        self.allow_hardlinks = allow_hardlinks
         self.bytes = self.files = 0
 
     def tree(self) -> None:
@@ -127,6 +131,9 @@ class Copier:
                 return
             os.symlink(os.path.relpath(real, src.parent), dst)
         elif stat.S_ISREG(info.st_mode):
+            if info.st_nlink > 1 and not self.allow_hardlinks:
+                log.info("workspace leaves out %s: it has %d hard links (see --allow-hardlinks)", src, info.st_nlink)
+                return
             self._spend(info.st_size)
             _copy_file(src, dst, stat.S_IMODE(info.st_mode))
 
