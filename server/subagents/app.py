@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -13,6 +13,7 @@ from typing import Literal, TypeVar
 import anyio
 from pydantic import BaseModel, ConfigDict
 
+from subagents.backends import BackendChoice, Backends
 from subagents.budget import BudgetMeter, PriceTable, RunBudget
 from subagents.config import Settings
 from subagents.conversation import first_user_message, follow_up
@@ -27,11 +28,11 @@ from subagents.loop import MessageSink, RunLimits, RunResult, run_agent
 from subagents.messages import Message, Usage
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.base import ModelProvider, ModelResolver
+from subagents.providers.claude_code.runner import ClaudeCodeBackend, ClaudeCodeJob
 from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.recorder import RunRecorder
 from subagents.roots import effective_roots
-from subagents.tools.registry import Toolbox
-from subagents.toolset import available_tools, open_toolset
+from subagents.toolset import Toolset, available_tools, open_toolset
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class RunOutcome(BaseModel):
     error_kind: str | None = None
     continued_from: str | None = None
     diff: str | None = None  # a writing agent's changes, to apply with `git apply` in the project root
+    backend: str | None = None  # anthropic or claude-code
+    billed_to: str | None = None  # who pays for the run, in words
 
 
 class Subagents:
@@ -70,8 +73,10 @@ class Subagents:
         *,
         store: RunStore | None = None,
         prices: PriceTable | None = None,
+        backends: Backends | None = None,
     ) -> None:
         self.settings = settings
+        self.backends = backends  # None: every agent runs on `provider` (the Messages API)
         self.catalog = catalog
         self.provider = provider
         self.store = store
@@ -79,7 +84,7 @@ class Subagents:
         self.prices = prices or PriceTable()
         self.resolver = ModelResolver(aliases=settings.model_aliases, default=settings.default_model)
         self.jobs = JobManager()
-        self._jobs_cm: AbstractAsyncContextManager[JobManager] | None = None
+        self._running = AsyncExitStack()
 
     @classmethod
     def build(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Subagents:
@@ -89,7 +94,8 @@ class Subagents:
         )
         catalog = load_catalog(layers, require_dirs=settings.agents_dirs)
         # Our own retries (with a breaker and a fallback) replace the SDK's.
-        api = AnthropicProvider(AnthropicSettings.from_env(dict(env), max_retries=0))
+        api_settings = AnthropicSettings.from_env(dict(env), max_retries=0)
+        api = AnthropicProvider(api_settings)
         provider = ResilientProvider(
             api,
             RetryPolicy(attempts=settings.retry_attempts, base_delay_s=settings.retry_base_delay_s),
@@ -101,13 +107,18 @@ class Subagents:
             if interrupted := store.mark_interrupted():
                 log.warning("%d runs were left running by a server that stopped; marked interrupted", interrupted)
         prices = PriceTable.from_file(settings.prices_file) if settings.prices_file else PriceTable()
-        app = cls(settings, catalog, provider, store=store, prices=prices)
+        claude_code = ClaudeCodeBackend(settings.claude_code, max_retries=settings.retry_attempts - 1)
+        backends = Backends(settings.provider, api_settings, claude_code)
+        app = cls(settings, catalog, provider, store=store, prices=prices, backends=backends)
         app.log_startup()
         return app
 
     async def __aenter__(self) -> Subagents:
-        self._jobs_cm = self.jobs.running()
-        await self._jobs_cm.__aenter__()
+        async with AsyncExitStack() as stack:
+            if self.backends is not None and self.backends.claude_code is not None:
+                await stack.enter_async_context(self.backends.claude_code.running())  # outlives the jobs
+            await stack.enter_async_context(self.jobs.running())
+            self._running = stack.pop_all()
         self.jobs.spawn(self._warm_up)
         return self
 
@@ -116,13 +127,32 @@ class Subagents:
             warm = getattr(provider, "warm_up", None)
             if warm is not None:
                 await warm()
+        await self._warm_claude_code()
+
+    async def _warm_claude_code(self) -> None:
+        """Pre-start sessions for the read-only agents that run on Claude Code (writers get a fresh copy
+        of the project per run, so a session cannot be started for them ahead of time)."""
+        claude_code = self.backends.claude_code if self.backends is not None else None
+        if claude_code is None or claude_code.settings.warm_sessions == 0:
+            return
+        configs = []
+        for spec in self.catalog.agents.values():
+            if not spec.writes and (await self.backend_for(spec)).backend == "claude-code":
+                model, limits = self.resolver.resolve(spec.model), self.limits(spec)
+                configs.append(claude_code.config_for(spec, model, limits, self.roots(), writes=False))
+        claude_code.pool.want(configs)
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
-            if self._jobs_cm is not None:
-                await self._jobs_cm.__aexit__(None, None, None)
+            await self._running.aclose()
         finally:
             await self.aclose()
+
+    async def backend_for(self, spec: AgentSpec) -> BackendChoice:
+        """Which backend runs `spec` (its own `provider`, else the server's) and who is billed."""
+        if self.backends is None:
+            return BackendChoice("anthropic", "the server's model provider", "the server's model provider")
+        return await self.backends.choose(spec.options.provider)
 
     async def aclose(self) -> None:
         for closeable in (self.provider, getattr(self.provider, "inner", None)):
@@ -262,13 +292,27 @@ class Subagents:
         model = self.resolver.resolve(spec.model)
         spent = await self.recorder.spent_today() if self.settings.daily_budget_usd else 0.0
         meter = BudgetMeter(self.budget(spec, spent), self.prices)
+        choice = await self.backend_for(spec)
         run_id = await self.recorder.start(
-            agent=spec.name, model=model, input=run_input, continued_from=continued_from, client=client
+            agent=spec.name,
+            model=model,
+            input=run_input,
+            continued_from=continued_from,
+            client=client,
+            backend=choice.backend,
+            billed_to=choice.billed_to,
         )
         base = RunOutcome(
-            run_id=run_id, agent=spec.name, model=model, status="failed", report="", continued_from=continued_from
+            run_id=run_id,
+            agent=spec.name,
+            model=model,
+            status="failed",
+            report="",
+            continued_from=continued_from,
+            backend=choice.backend,
+            billed_to=choice.billed_to,
         )
-        run = _Run(spec, conversation, base, model, meter, events, _Progress())
+        run = _Run(spec, conversation, base, model, meter, events, _Progress(), choice)
         try:
             if started is not None:
                 await started(run_id)
@@ -331,7 +375,7 @@ class Subagents:
                 )
             except (SubagentsError, ValueError) as exc:
                 return _ended(run.base, "failed", f"The agent's file tools cannot be set up: {exc}", "config")
-            outcome = await self._loop(run, toolset.toolbox)
+            outcome = await self._loop(run, toolset, tuple(roots or self.roots()))
             if outcome.status == "cancelled":
                 return outcome
             try:
@@ -340,22 +384,25 @@ class Subagents:
                 return _ended(outcome, "failed", f"The agent's changes could not be collected: {exc}", "diff")
             return outcome if diff is None else outcome.model_copy(update={"diff": diff})
 
-    async def _loop(self, run: _Run, toolbox: Toolbox) -> RunOutcome:
+    async def _loop(self, run: _Run, toolset: Toolset, roots: tuple[Path, ...]) -> RunOutcome:
         spec = run.spec
         timeout = self.timeout_s(spec)
         try:
             with anyio.fail_after(timeout):
-                result = await run_agent(
-                    spec,
-                    run.conversation,
-                    model=run.model,
-                    provider=self.provider,
-                    tools=toolbox,
-                    limits=self.limits(spec),
-                    events=run.events,
-                    on_messages=run.on_messages,
-                    guard=run.meter,
-                )
+                if run.choice.require() == "claude-code":
+                    result = await self._claude_code(run, toolset, roots)
+                else:
+                    result = await run_agent(
+                        spec,
+                        run.conversation,
+                        model=run.model,
+                        provider=self.provider,
+                        tools=toolset.toolbox,
+                        limits=self.limits(spec),
+                        events=run.events,
+                        on_messages=run.on_messages,
+                        guard=run.meter,
+                    )
         except ModelNotConfiguredError as exc:
             return _ended(run.base, "failed", str(exc), "not_configured")
         except ModelCallError as exc:
@@ -364,6 +411,25 @@ class Subagents:
             message = f"The run took longer than its {timeout:g} s timeout and was stopped."
             return _ended(run.partial(), "failed", message, "timeout")
         return _completed(run.base, result, run.meter)
+
+    async def _claude_code(self, run: _Run, toolset: Toolset, roots: tuple[Path, ...]) -> RunResult:
+        """The run as a Claude Code session, in the writer's isolated copy or on the roots."""
+        assert self.backends is not None and self.backends.claude_code is not None  # chosen only when there
+        workspace = toolset.workspace
+        job = ClaudeCodeJob(
+            spec=run.spec,
+            conversation=run.conversation,
+            model=run.model,
+            limits=self.limits(run.spec),
+            roots=(workspace.path,) if workspace is not None else roots,
+            writes=workspace is not None,
+            run_id=run.base.run_id,
+            continued_from=run.base.continued_from,
+            events=run.events,
+            on_messages=run.on_messages,
+            guard=run.meter,
+        )
+        return await self.backends.claude_code.run(job)
 
 
 class _Progress:
@@ -392,6 +458,7 @@ class _Run:
     meter: BudgetMeter
     events: EventSink
     progress: _Progress
+    choice: BackendChoice
     on_messages: MessageSink | None = None
 
     def partial(self) -> RunOutcome:

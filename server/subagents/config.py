@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from subagents.errors import ConfigError
 from subagents.providers.base import DEFAULT_ALIASES, DEFAULT_MODEL
+from subagents.providers.claude_code.options import ClaudeCodeSettings
 from subagents.tools.bash import BashPolicy
 
 
@@ -43,6 +44,9 @@ class Settings(BaseModel):
     retry_base_delay_s: float = Field(default=0.5, ge=0)
     heartbeat_s: float = Field(default=5.0, gt=0)
     bash: BashPolicy = BashPolicy()  # off unless --allow-bash names command prefixes
+    # Who runs the agents: the Messages API on a key, Claude Code on the user's login, or auto (see backends.py).
+    provider: Literal["anthropic", "claude-code", "auto"] = "auto"
+    claude_code: ClaudeCodeSettings = ClaudeCodeSettings()
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)

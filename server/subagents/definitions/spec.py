@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,6 +30,9 @@ class SubagentsOptions(BaseModel):
     max_output_tokens: int | None = Field(default=None, ge=1, description="output tokens for the whole run")
     max_cost_usd: float | None = Field(default=None, gt=0, description="cost budget for one run")
     fallback_model: str | None = Field(default=None, min_length=1, description="tried when the model is down")
+    provider: Literal["anthropic", "claude-code", "auto"] | None = Field(
+        default=None, description="who runs this agent: the Messages API, Claude Code, or the server's choice"
+    )
 
 
 class AgentSpec(BaseModel):

@@ -53,6 +53,8 @@ class RunRecord(_Frozen):
     parent_id: str | None
     client: str | None
     continued_from: str | None
+    backend: str | None = None  # anthropic or claude-code; None for runs recorded before it was kept
+    billed_to: str | None = None  # who paid, in words: "the API key in ANTHROPIC_API_KEY", a Claude Code login
 
     @property
     def duration_s(self) -> float | None:

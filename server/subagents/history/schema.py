@@ -74,7 +74,13 @@ def m003_run_diff(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE runs ADD COLUMN diff TEXT")
 
 
-MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_run_owner, m003_run_diff)
+def m004_run_backend(conn: sqlite3.Connection) -> None:
+    # Which backend ran the run (anthropic or claude-code) and who paid for it, in words.
+    conn.execute("ALTER TABLE runs ADD COLUMN backend TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN billed_to TEXT")
+
+
+MIGRATIONS: tuple[Migration, ...] = (m001_initial, m002_run_owner, m003_run_diff, m004_run_backend)
 
 
 def version_of(migration: Migration) -> int:

@@ -105,6 +105,8 @@ class RunStore:
         client: str | None = None,
         continued_from: str | None = None,
         run_id: str | None = None,
+        backend: str | None = None,
+        billed_to: str | None = None,
     ) -> str:
         """Record a new `running` run and return its id."""
         run_id = run_id or f"run_{uuid.uuid4().hex[:12]}"
@@ -114,7 +116,7 @@ class RunStore:
                     _require(conn, ref)
             conn.execute(
                 "INSERT INTO runs (id, agent, model, status, input_json, created_at, parent_id, client,"
-                " continued_from, owner) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+                " continued_from, owner, backend, billed_to) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     run_id,
                     agent,
@@ -125,6 +127,8 @@ class RunStore:
                     client,
                     continued_from,
                     process_owner(),
+                    backend,
+                    billed_to,
                 ),
             )
         return run_id
@@ -368,5 +372,7 @@ def _record(row: sqlite3.Row, messages: Sequence[sqlite3.Row]) -> RunRecord:
             "parent_id": row["parent_id"],
             "client": row["client"],
             "continued_from": row["continued_from"],
+            "backend": row["backend"],
+            "billed_to": row["billed_to"],
         }
     )

@@ -1,0 +1,192 @@
+"""The warm pool: Claude Code sessions started before a call needs them, within a memory budget.
+
+Start-up (spawning the CLI and its handshake) is most of a short call's wait. The pool keeps
+`warm_sessions` clean sessions ready for every `SessionConfig` in use (an agent, its model and its
+roots), replaces one that dies, and stops those nobody used for `warm_idle_s`. A session serves one
+run only; afterwards it may be kept for that run's continuation (`continue_run`), never for another
+run. Every session is a process (about 160 MB here, more with MCP children), so no session is started
+for warmth once the live ones reach `warm_memory_mb`; a call with no warm session still starts one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskGroup
+
+from subagents.errors import ModelCallError
+from subagents.providers.claude_code.options import ClaudeCodeSettings, SessionConfig
+from subagents.providers.claude_code.session import Session
+
+log = logging.getLogger(__name__)
+
+SESSION_MB_GUESS = 200  # until a session's own size is measured
+TICK_S = 1.0
+RETRY_START_S = 30.0  # after a warm session failed to start, wait this long before trying again
+
+
+class WarmPool:
+    """Pre-started sessions by config, and finished sessions kept for their run's continuation."""
+
+    def __init__(self, settings: ClaudeCodeSettings) -> None:
+        self.settings = settings
+        self._warm: dict[SessionConfig, list[Session]] = {}  # starting or clean, nobody's yet
+        self._wanted: dict[SessionConfig, float] = {}  # configs to keep warm -> when last used
+        self._kept: dict[str, Session] = {}  # run id -> the session that ran it
+        self._live: set[Session] = set()
+        self._retry_at: dict[SessionConfig, float] = {}  # configs whose last start failed
+        self._tg: TaskGroup | None = None
+        self._wake = anyio.Event()
+        self.started = 0  # sessions started, for benchmarks and tests
+        self.served_warm = 0
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[WarmPool]:
+        """Own every session's task for as long as the server runs; stop them all on the way out."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._maintain)
+            try:
+                yield self
+            finally:
+                self._tg = None
+                for session in list(self._live):
+                    session.close()
+                tg.cancel_scope.cancel()
+
+    def want(self, configs: Iterable[SessionConfig]) -> None:
+        """Keep sessions ready for these configs (until they go unused for warm_idle_s)."""
+        now = time.monotonic()
+        for config in configs:
+            self._wanted[config] = now
+        self._wake.set()
+
+    async def acquire(self, config: SessionConfig) -> tuple[Session, bool]:
+        """A clean session for `config`, and whether it was pre-started. Waits for a cold start if needed."""
+        self.want([config])
+        warm = self._warm.get(config, [])
+        session = next((s for s in warm if s.clean), None) or next((s for s in warm if s.state == "starting"), None)
+        pre_started = session is not None
+        if session is not None:
+            warm.remove(session)
+        else:
+            session = self._start(config)
+        self._wake.set()  # refill
+        await session.ready.wait()
+        if not session.clean:
+            raise ModelCallError(
+                f"Claude Code could not start a session for {config.agent}: {session.problem}", kind="claude_code"
+            )
+        self.served_warm += pre_started
+        return session, pre_started
+
+    def keep(self, run_id: str, session: Session) -> None:
+        """After a run: keep its session for a continuation if it is clean and the budget has room."""
+        if session.clean and self._room(extra=0):
+            self._kept[run_id] = session
+            session.last_used = time.monotonic()
+        else:
+            session.close()
+
+    def take_kept(self, run_id: str, config: SessionConfig) -> Session | None:
+        """The session that ran `run_id`, if it is still clean and configured exactly as `config`."""
+        session = self._kept.pop(run_id, None)
+        if session is None:
+            return None
+        if session.clean and session.config == config:
+            return session
+        session.close()
+        return None
+
+    def memory_mb(self) -> int:
+        """What the live sessions use now (resident memory of each CLI and its children)."""
+        return sum(self._size_mb(s) for s in self._live)
+
+    def _start(self, config: SessionConfig) -> Session:
+        if self._tg is None:
+            raise ModelCallError("The Claude Code pool is not running (the server is stopping).", kind="claude_code")
+        session = Session(config)
+        self._live.add(session)
+        self.started += 1
+        self._tg.start_soon(self._own, session)
+        return session
+
+    async def _own(self, session: Session) -> None:
+        try:
+            await session.serve()
+        finally:
+            self._live.discard(session)
+            if not session.connected:  # not a crash to repair at once: starting it again would fail again
+                self._retry_at[session.config] = time.monotonic() + RETRY_START_S
+            self._wake.set()  # a dead warm session gets replaced
+
+    async def _maintain(self) -> None:
+        """Reap what nobody uses, drop the dead, refill what is wanted; wake on changes or each tick."""
+        while True:
+            self._reap(time.monotonic())
+            self._refill()
+            with anyio.move_on_after(TICK_S):
+                await self._wake.wait()
+            self._wake = anyio.Event()
+
+    def _reap(self, now: float) -> None:
+        idle = self.settings.warm_idle_s
+        for config, last in list(self._wanted.items()):
+            if now - last > idle:
+                del self._wanted[config]
+                for session in self._warm.pop(config, []):
+                    session.close()
+        for sessions in self._warm.values():
+            sessions[:] = [s for s in sessions if s.state in ("starting", "idle")]
+        for run_id, session in list(self._kept.items()):
+            if not session.clean or now - session.last_used > idle:
+                del self._kept[run_id]
+                session.close()
+
+    def _refill(self) -> None:
+        if self.settings.warm_sessions == 0:
+            return
+        now = time.monotonic()
+        for config in list(self._wanted):
+            if self._retry_at.get(config, 0.0) > now:
+                continue
+            warm = self._warm.setdefault(config, [])
+            while len(warm) < self.settings.warm_sessions and self._room(extra=1):
+                warm.append(self._start(config))
+                log.info("pre-starting a claude code session for %s (%d MB in use)", config.agent, self.memory_mb())
+
+    def _room(self, *, extra: int) -> bool:
+        """Would `extra` more sessions fit the memory budget?"""
+        sizes = [self._size_mb(s) for s in self._live]
+        per_session = max(sizes, default=SESSION_MB_GUESS)
+        return sum(sizes) + extra * per_session <= self.settings.warm_memory_mb
+
+    @staticmethod
+    def _size_mb(session: Session) -> int:
+        measured = _tree_rss_mb(session.pid) if session.pid is not None else None
+        return measured if measured is not None else SESSION_MB_GUESS
+
+
+def _tree_rss_mb(pid: int) -> int | None:
+    """Resident memory of a process and its descendants (MCP servers, shells), from /proc; None elsewhere."""
+    total_kb, stack, seen = 0, [pid], set()
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            if current == pid:
+                return None
+            continue
+        total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+        stack += [int(c) for c in children if c.isdigit()]
+    return total_kb // 1024
