@@ -130,14 +130,19 @@ class Subagents:
         await self._warm_claude_code()
 
     async def _warm_claude_code(self) -> None:
-        """Pre-start sessions for the read-only agents that run on Claude Code (writers get a fresh copy
-        of the project per run, so a session cannot be started for them ahead of time)."""
+        """Import the SDK and pre-start sessions for the read-only agents that run on Claude Code (writers
+        get a fresh copy of the project per run, so a session cannot be started for them ahead of time)."""
         claude_code = self.backends.claude_code if self.backends is not None else None
-        if claude_code is None or claude_code.settings.warm_sessions == 0:
+        if claude_code is None:
             return
+        users = [
+            spec for spec in self.catalog.agents.values() if (await self.backend_for(spec)).backend == "claude-code"
+        ]
+        if users:
+            await claude_code.pool.prepare()  # the SDK's import takes seconds: not in the first call's time
         configs = []
-        for spec in self.catalog.agents.values():
-            if not spec.writes and (await self.backend_for(spec)).backend == "claude-code":
+        for spec in users:
+            if not spec.writes:
                 model, limits = self.resolver.resolve(spec.model), self.limits(spec)
                 configs.append(claude_code.config_for(spec, model, limits, self.roots(), writes=False))
         claude_code.pool.want(configs)

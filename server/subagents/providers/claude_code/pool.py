@@ -21,7 +21,7 @@ from anyio.abc import TaskGroup
 
 from subagents.errors import ModelCallError
 from subagents.providers.claude_code.options import ClaudeCodeSettings, SessionConfig
-from subagents.providers.claude_code.session import Session
+from subagents.providers.claude_code.session import Session, import_sdk
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class WarmPool:
         self._retry_at: dict[SessionConfig, float] = {}  # configs whose last start failed
         self._tg: TaskGroup | None = None
         self._wake = anyio.Event()
+        self._import = anyio.Lock()  # two threads importing the SDK at once see it half made
         self.started = 0  # sessions started, for benchmarks and tests
         self.served_warm = 0
 
@@ -103,6 +104,10 @@ class WarmPool:
         session.close()
         return None
 
+    def ready(self) -> list[Session]:
+        """The pre-started sessions waiting for a run, all configs."""
+        return [s for sessions in self._warm.values() for s in sessions if s.clean]
+
     def memory_mb(self) -> int:
         """What the live sessions use now (resident memory of each CLI and its children)."""
         return sum(self._size_mb(s) for s in self._live)
@@ -116,8 +121,14 @@ class WarmPool:
         self._tg.start_soon(self._own, session)
         return session
 
+    async def prepare(self) -> None:
+        """Import the SDK (seconds, in a worker thread), once, before any session needs it."""
+        async with self._import:
+            await import_sdk()
+
     async def _own(self, session: Session) -> None:
         try:
+            await self.prepare()
             await session.serve()
         finally:
             self._live.discard(session)

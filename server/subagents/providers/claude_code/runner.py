@@ -186,8 +186,9 @@ def _run_result(job: ClaudeCodeJob, transcript: Transcript, report: str, stop_re
 
 
 def follow_up_text(message: Message) -> str:
-    """A continuation's new user turn, for the session that still holds the conversation."""
-    return "\n\n".join(b.text for b in message.content if isinstance(b, TextBlock))
+    """A continuation's new user turn (its last text: `conversation.follow_up` puts it there), for the
+    session that still holds the conversation."""
+    return next((b.text for b in reversed(message.content) if isinstance(b, TextBlock)), "")
 
 
 def replay(conversation: Sequence[Message]) -> str:
@@ -195,7 +196,7 @@ def replay(conversation: Sequence[Message]) -> str:
     earlier turns as text, then the new user turn."""
     *earlier, last = conversation
     if not earlier:
-        return follow_up_text(last)
+        return "\n\n".join(b.text for b in last.content if isinstance(b, TextBlock))
     lines = [_line(message) for message in earlier]
     history = "\n".join(line for line in lines if line)[-MAX_REPLAY_CHARS:]
     return (

@@ -216,7 +216,8 @@ class Session:
 
 
 async def import_sdk() -> ModuleType:
-    """The SDK, imported off the event loop the first time (it takes seconds: mcp types, jsonschema)."""
+    """The SDK, imported off the event loop the first time (it takes seconds: mcp types, jsonschema).
+    Callers that may start sessions side by side take a lock around the first call (see WarmPool)."""
     module = sys.modules.get("claude_agent_sdk")
     if module is None:
         module = await anyio.to_thread.run_sync(importlib.import_module, "claude_agent_sdk")
