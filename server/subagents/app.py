@@ -142,9 +142,15 @@ class Subagents:
             await claude_code.pool.prepare()  # the SDK's import takes seconds: not in the first call's time
         configs = []
         for spec in users:
+            if left_out := claude_code.left_out(spec, writes=spec.writes):
+                level = logging.INFO if spec.layer == "bundled" else logging.WARNING
+                log.log(level, "%s on Claude Code runs without %s", spec.name, "; ".join(left_out))
             if not spec.writes:
                 model, limits = self.resolver.resolve(spec.model), self.limits(spec)
                 configs.append(claude_code.config_for(spec, model, limits, self.roots(), writes=False))
+        if users:
+            choice = await self.backend_for(users[0])
+            log.info("%d agents run on Claude Code (%s), billed to %s", len(users), choice.reason, choice.billed_to)
         claude_code.pool.want(configs)
 
     async def __aexit__(self, *exc_info: object) -> None:

@@ -8,11 +8,14 @@ import sys
 
 import anyio
 
-from subagents.cli.settings import build_app, settings_from_args
+from subagents.cli.settings import build_app, claude_code_settings, settings_from_args
+from subagents.providers.claude_code.nesting import refuse_if_nested
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    app = build_app(settings_from_args(args))
+    refuse_if_nested("run")
+    # One call and done: no session is started ahead of time, none is kept for later.
+    app = build_app(settings_from_args(args, claude_code=claude_code_settings(args, warm_sessions=0)))
 
     async def run_once():  # type: ignore[no-untyped-def]
         async with app:

@@ -8,10 +8,12 @@ import os
 import anyio
 
 from subagents.cli.settings import build_app, settings_from_args
+from subagents.providers.claude_code.nesting import refuse_if_nested
 from subagents.tools.bash import BashPolicy
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    refuse_if_nested("serve")
     bash = BashPolicy(enabled=bool(args.allow_bash), allow=tuple(args.allow_bash), timeout_s=args.bash_timeout)
     settings = settings_from_args(args, transport=args.transport, host=args.host, port=args.port, bash=bash)
     app = build_app(settings)

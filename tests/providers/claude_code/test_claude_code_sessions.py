@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,6 +181,20 @@ async def test_a_session_carries_the_recursion_marker_and_none_of_the_users_clau
         outcome = await app.run("reviewer", "Read the readme")
 
     assert b"SUBAGENTS_SESSION=1" in environ.split(b"\0")
+    # A subagents server started with that session's environment (a command the model ran, a config we did
+    # not load) refuses to serve.
+    session_env = dict(item.decode().split("=", 1) for item in environ.split(b"\0") if b"=" in item)
+    served = await anyio.to_thread.run_sync(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "subagents", "serve", "--root", str(project)],
+            env=session_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+    )
+    assert served.returncode == 2 and "refuses to start inside a subagent's Claude Code session" in served.stderr
     assert outcome.status == "completed", outcome.error
     assert not started.exists() and not hooked.exists()
     assert not any(name.startswith("mcp__") for r in claude_fake.requests for name in r.tool_names)
