@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SESSION_MB_GUESS = 200  # until a session's own size is measured
 TICK_S = 1.0
 RETRY_START_S = 30.0  # after a warm session failed to start, wait this long before trying again
+REFILL_DELAY_S = 3.0  # a call's own start gets the CPU first; its replacement starts after this
 
 
 class WarmPool:
@@ -39,7 +40,7 @@ class WarmPool:
         self._wanted: dict[SessionConfig, float] = {}  # configs to keep warm -> when last used
         self._kept: dict[str, Session] = {}  # run id -> the session that ran it
         self._live: set[Session] = set()
-        self._retry_at: dict[SessionConfig, float] = {}  # configs whose last start failed
+        self._start_at: dict[SessionConfig, float] = {}  # no warm start for a config before this time
         self._tg: TaskGroup | None = None
         self._wake = anyio.Event()
         self._import = anyio.Lock()  # two threads importing the SDK at once see it half made
@@ -77,7 +78,7 @@ class WarmPool:
             warm.remove(session)
         else:
             session = self._start(config)
-        self._wake.set()  # refill
+        self._start_at[config] = max(self._start_at.get(config, 0.0), time.monotonic() + REFILL_DELAY_S)
         await session.ready.wait()
         if not session.clean:
             raise ModelCallError(
@@ -133,7 +134,7 @@ class WarmPool:
         finally:
             self._live.discard(session)
             if not session.connected:  # not a crash to repair at once: starting it again would fail again
-                self._retry_at[session.config] = time.monotonic() + RETRY_START_S
+                self._start_at[session.config] = time.monotonic() + RETRY_START_S
             self._wake.set()  # a dead warm session gets replaced
 
     async def _maintain(self) -> None:
@@ -148,10 +149,14 @@ class WarmPool:
     def _reap(self, now: float) -> None:
         idle = self.settings.warm_idle_s
         for config, last in list(self._wanted.items()):
-            if now - last > idle:
+            if now - last <= idle:
+                continue
+            warm = self._warm.get(config, [])
+            for session in [s for s in warm if s.clean and now - s.last_used > idle]:  # idle since it started
+                warm.remove(session)
+                session.close()
+            if not warm:  # nobody used the agent for warm_idle_s: stop keeping it warm
                 del self._wanted[config]
-                for session in self._warm.pop(config, []):
-                    session.close()
         for sessions in self._warm.values():
             sessions[:] = [s for s in sessions if s.state in ("starting", "idle")]
         for run_id, session in list(self._kept.items()):
@@ -164,12 +169,22 @@ class WarmPool:
             return
         now = time.monotonic()
         for config in list(self._wanted):
-            if self._retry_at.get(config, 0.0) > now:
+            if self._start_at.get(config, 0.0) > now:
                 continue
             warm = self._warm.setdefault(config, [])
-            while len(warm) < self.settings.warm_sessions and self._room(extra=1):
+            while len(warm) < self.settings.warm_sessions and self._room_for_warmth():
                 warm.append(self._start(config))
                 log.info("pre-starting a claude code session for %s (%d MB in use)", config.agent, self.memory_mb())
+
+    def _room_for_warmth(self) -> bool:
+        """Room for one more warm session, made by stopping kept sessions (oldest first) if need be: a
+        warm session helps every next call, a kept one only a continuation that may never come."""
+        if self._room(extra=1):
+            return True
+        if self._kept:
+            oldest = min(self._kept, key=lambda run_id: self._kept[run_id].last_used)
+            self._kept.pop(oldest).close()  # its memory counts until the process is gone: next tick
+        return False
 
     def _room(self, *, extra: int) -> bool:
         """Would `extra` more sessions fit the memory budget?"""

@@ -92,6 +92,7 @@ class Session:
                     client = sdk.ClaudeSDKClient(sdk_options(self.config, self._check, self._stderr.append))
                     await client.connect()
                 self._client, self.pid, self.state, self.connected = client, _pid(client), "idle", True
+                self.last_used = time.monotonic()
                 self.ready.set()
                 log.info("claude code session %d started (pid %s) for %s", self.number, self.pid, self.config.agent)
                 async for message in client.receive_messages():
