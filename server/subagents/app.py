@@ -107,7 +107,11 @@ class Subagents:
             if interrupted := store.mark_interrupted():
                 log.warning("%d runs were left running by a server that stopped; marked interrupted", interrupted)
         prices = PriceTable.from_file(settings.prices_file) if settings.prices_file else PriceTable()
-        claude_code = ClaudeCodeBackend(settings.claude_code, max_retries=settings.retry_attempts - 1)
+        # Claude Code only where an agent may run on it: otherwise no pool and no housekeeping.
+        wanted = {settings.provider, *(s.options.provider or settings.provider for s in catalog.agents.values())}
+        claude_code = None
+        if wanted != {"anthropic"}:
+            claude_code = ClaudeCodeBackend(settings.claude_code, max_retries=settings.retry_attempts - 1)
         backends = Backends(settings.provider, api_settings, claude_code)
         app = cls(settings, catalog, provider, store=store, prices=prices, backends=backends)
         app.log_startup()
@@ -135,23 +139,12 @@ class Subagents:
         claude_code = self.backends.claude_code if self.backends is not None else None
         if claude_code is None:
             return
-        users = [
-            spec for spec in self.catalog.agents.values() if (await self.backend_for(spec)).backend == "claude-code"
-        ]
-        if users:
-            await claude_code.pool.prepare()  # the SDK's import takes seconds: not in the first call's time
-        configs = []
-        for spec in users:
-            if left_out := claude_code.left_out(spec, writes=spec.writes):
-                level = logging.INFO if spec.layer == "bundled" else logging.WARNING
-                log.log(level, "%s on Claude Code runs without %s", spec.name, "; ".join(left_out))
-            if not spec.writes:
-                model, limits = self.resolver.resolve(spec.model), self.limits(spec)
-                configs.append(claude_code.config_for(spec, model, limits, self.roots(), writes=False))
-        if users:
-            choice = await self.backend_for(users[0])
-            log.info("%d agents run on Claude Code (%s), billed to %s", len(users), choice.reason, choice.billed_to)
-        claude_code.pool.want(configs)
+        try:
+            agents = [s for s in self.catalog.agents.values() if (await self.backend_for(s)).backend == "claude-code"]
+            runs = [(spec, self.resolver.resolve(spec.model), self.limits(spec)) for spec in agents]
+            await claude_code.prestart(runs, self.roots())
+        except Exception:  # a warm pool only saves time: calls still start their own sessions
+            log.exception("could not pre-start Claude Code sessions")
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
@@ -304,25 +297,15 @@ class Subagents:
         spent = await self.recorder.spent_today() if self.settings.daily_budget_usd else 0.0
         meter = BudgetMeter(self.budget(spec, spent), self.prices)
         choice = await self.backend_for(spec)
+        backend, billed_to = choice.backend, choice.billed_to
         run_id = await self.recorder.start(
-            agent=spec.name,
-            model=model,
-            input=run_input,
-            continued_from=continued_from,
-            client=client,
-            backend=choice.backend,
-            billed_to=choice.billed_to,
-        )
+            agent=spec.name, model=model, input=run_input, continued_from=continued_from, client=client,
+            backend=backend, billed_to=billed_to,
+        )  # fmt: skip
         base = RunOutcome(
-            run_id=run_id,
-            agent=spec.name,
-            model=model,
-            status="failed",
-            report="",
-            continued_from=continued_from,
-            backend=choice.backend,
-            billed_to=choice.billed_to,
-        )
+            run_id=run_id, agent=spec.name, model=model, status="failed", report="", continued_from=continued_from,
+            backend=backend, billed_to=billed_to,
+        )  # fmt: skip
         run = _Run(spec, conversation, base, model, meter, events, _Progress(), choice)
         try:
             if started is not None:

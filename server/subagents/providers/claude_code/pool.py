@@ -130,7 +130,11 @@ class WarmPool:
     async def _own(self, session: Session) -> None:
         try:
             await self.prepare()
-            await session.serve()
+        except Exception as exc:  # the extra is broken: no session can start, and the server goes on
+            session.fail(f"claude-agent-sdk could not be imported ({type(exc).__name__}: {exc})")
+        try:
+            if session.state == "starting":
+                await session.serve()
         finally:
             self._live.discard(session)
             if not session.connected:  # not a crash to repair at once: starting it again would fail again
@@ -140,8 +144,11 @@ class WarmPool:
     async def _maintain(self) -> None:
         """Reap what nobody uses, drop the dead, refill what is wanted; wake on changes or each tick."""
         while True:
-            self._reap(time.monotonic())
-            self._refill()
+            try:
+                self._reap(time.monotonic())
+                self._refill()
+            except Exception:  # housekeeping must never take the server down
+                log.exception("claude code pool maintenance failed; trying again")
             with anyio.move_on_after(TICK_S):
                 await self._wake.wait()
             self._wake = anyio.Event()

@@ -101,6 +101,24 @@ class ClaudeCodeBackend:
         """The agent's tools a Claude Code session does not get, each with the reason."""
         return session_tools(spec.effective_tools, writes=writes and _writes_allowed(spec)).left_out
 
+    async def prestart(self, runs: Sequence[tuple[AgentSpec, str, RunLimits]], roots: Sequence[Path]) -> None:
+        """At server start, for the agents (with their model and limits) that run here: import the SDK and
+        keep sessions ready for the read-only ones (a writer gets a fresh copy of the project per run, so
+        its session cannot start ahead). Says which tools each agent goes without."""
+        if not runs:
+            return
+        await self.pool.prepare()  # the SDK's import takes seconds: not in the first call's time
+        for spec, _model, _limits in runs:
+            if left_out := self.left_out(spec, writes=spec.writes):
+                level = logging.INFO if spec.layer == "bundled" else logging.WARNING
+                log.log(level, "%s on Claude Code runs without %s", spec.name, "; ".join(left_out))
+        status = await self.status()
+        log.info("%d agents run on Claude Code, billed to %s", len(runs), status.billed_to)
+        if self.settings.warm_sessions:
+            self.pool.want(
+                [self.config_for(s, model, limits, roots, writes=False) for s, model, limits in runs if not s.writes]
+            )
+
     async def run(self, job: ClaudeCodeJob) -> RunResult:
         """Run the job on a session: kept from the run it continues, else warm, else started now."""
         config = self.config_for(job.spec, job.model, job.limits, job.roots, writes=job.writes)

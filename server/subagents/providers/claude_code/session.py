@@ -159,6 +159,12 @@ class Session:
             self.close()
         return settled
 
+    def fail(self, problem: str) -> None:
+        """The session cannot start at all (before `serve`): say why to whoever waits for it."""
+        self.problem = problem
+        self._end()
+        self.ended.set()
+
     def close(self) -> None:
         """Stop the process (the owner task disconnects it). Safe to call twice."""
         self._scope.cancel()
