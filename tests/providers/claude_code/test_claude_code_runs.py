@@ -160,3 +160,25 @@ async def test_a_failing_model_ends_the_run_failed_with_the_reason(
 
     assert outcome.status == "failed" and outcome.error_kind == "auth", outcome
     assert store.get(outcome.run_id).status == "failed"
+
+
+async def test_a_run_over_its_budget_is_stopped_with_its_partial_report(
+    claude_fake: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
+    usage = {"input_tokens": 10, "output_tokens": 500}
+
+    def script(request: RecordedRequest) -> Reply:
+        if "Read" not in request.tool_names:
+            return text("ok")
+        return tool_use("Read", {"file_path": "README.md"}, preamble="Looking at the readme.", usage=usage)
+
+    claude_fake.set_script(script)
+    write_agent(tmp_path / "agents", "reviewer.md", "name: reviewer\ndescription: reads\ntools: Read")
+    store = RunStore(":memory:")
+    async with claude_app(project, agents_dir=tmp_path / "agents", store=store, max_output_tokens=1000) as app:
+        outcome = await app.run("reviewer", "Read forever")
+
+    assert outcome.status == "budget_exceeded", outcome
+    assert outcome.report.startswith("Looking at the readme.") and "partial" in outcome.report
+    assert 1000 <= outcome.usage.output_tokens < 2000  # stopped at the turn that crossed the budget
+    assert store.get(outcome.run_id).status == "budget_exceeded"

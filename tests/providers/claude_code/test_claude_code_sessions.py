@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.claude_code, pytest.mark.anyio]
 def agents(tmp_path: Path) -> Path:
     directory = tmp_path / "agents"
     write_agent(directory, "reviewer.md", "name: reviewer\ndescription: reads\ntools: Read, Grep")
-    quick = "name: quick\ndescription: reads, briefly\ntools: Read, Grep\nsubagents: {timeout: 4}"
+    quick = "name: quick\ndescription: reads, briefly\ntools: Read, Grep\nsubagents: {timeout: 8}"
     write_agent(directory, "quick.md", quick)
     return directory
 
@@ -111,14 +111,14 @@ async def test_a_timed_out_run_leaks_nothing_into_later_runs(
         if mentions(request, "TASK-SLOW") and not tool_calls(request):
             return tool_use("Read", {"file_path": "README.md"})
         if mentions(request, "TASK-SLOW"):
-            return text("LATE-SLOW-REPORT", latency=10)  # would arrive after the 4 s timeout
+            return text("LATE-SLOW-REPORT", latency=30)  # would arrive after the 8 s timeout
         return text("NEXT-REPORT")
 
     claude_fake.set_script(script)
     claude = ClaudeCodeSettings(warm_sessions=1, warm_memory_mb=4096)
     async with claude_app(project, agents_dir=agents, store=RunStore(":memory:"), claude=claude) as app:
         pool = pool_of(app)
-        await eventually(lambda: ready(pool, "quick"), "a session was pre-started")  # the 4 s are the model's
+        await eventually(lambda: ready(pool, "quick"), "a session was pre-started")  # the 8 s are the model's
         slow = await app.run("quick", "TASK-SLOW")
         following = await app.run("quick", "TASK-NEXT")
         continued = await app.continue_run(slow.run_id, "FOLLOW-UP: go on")
@@ -230,3 +230,29 @@ async def test_the_memory_budget_bounds_the_pool_and_calls_still_run(
         started = pool.started
     assert outcome.status == "completed" and outcome.report == "COLD-REPORT"
     assert (started, pool.served_warm) == (1, 0)
+
+
+async def test_a_session_that_dies_mid_run_fails_the_run_with_the_reason(
+    claude_fake: FakeMessagesServer, project: Path, agents: Path
+) -> None:
+    claude_fake.set_script(lambda request: text("never", latency=60) if "Read" in request.tool_names else text("ok"))
+    store = RunStore(":memory:")
+    outcomes: list[RunOutcome] = []
+    claude = ClaudeCodeSettings(warm_sessions=1, warm_memory_mb=4096)
+    async with claude_app(project, agents_dir=agents, store=store, claude=claude) as app:
+        pool = pool_of(app)
+        await eventually(lambda: ready(pool), "a session was pre-started")
+        [session] = ready(pool)
+        assert session.pid is not None
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                outcomes.append(await app.run("reviewer", "Look"))
+
+            tg.start_soon(run)
+            await eventually(lambda: claude_fake.requests, "the session asked its model")
+            os.kill(session.pid, signal.SIGKILL)
+    [outcome] = outcomes
+    assert outcome.status == "failed" and outcome.error_kind == "claude_code", outcome
+    assert "session ended before the run finished" in (outcome.error or "")
+    assert store.get(outcome.run_id).status == "failed"

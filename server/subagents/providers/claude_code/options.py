@@ -96,6 +96,7 @@ def sdk_options(
         mcp_servers={},
         skills=[],
         plugins=[],
+        include_partial_messages=True,  # the API's stream events: each turn's real usage, for budgets
         verbatim_prompts=True,  # the task is the caller's text: no @file expansion, no slash commands
         env=config.environment(),  # merged over this process's own environment (HOME: the login)
         cli_path=config.cli_path,

@@ -145,7 +145,7 @@ class ClaudeCodeBackend:
             session.close()
 
     async def _drive(self, session: Session, prompt: str, job: ClaudeCodeJob) -> RunResult:
-        from claude_agent_sdk import AssistantMessage, ResultMessage, UserMessage
+        from claude_agent_sdk import AssistantMessage, ResultMessage, StreamEvent, UserMessage
 
         transcript = Transcript(
             agent=job.spec.name,
@@ -158,7 +158,9 @@ class ClaudeCodeBackend:
         await transcript.start()
         async with await session.ask(prompt) as messages:
             async for message in messages:
-                if isinstance(message, AssistantMessage):
+                if isinstance(message, StreamEvent):
+                    transcript.stream(message)
+                elif isinstance(message, AssistantMessage):
                     await transcript.assistant(message)
                 elif isinstance(message, UserMessage):
                     await transcript.user(message)

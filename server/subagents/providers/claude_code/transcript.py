@@ -2,6 +2,8 @@
 
 Claude Code streams one assistant message per content block, several sharing one API message id; they
 are joined back into one assistant turn, so the run store holds the same shape as an API-backend run.
+Those messages carry the usage of the turn's start only (one output token), so the budget meter reads
+the raw API stream events instead (`message_start`, then `message_delta` with the turn's output tokens).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Transcript:
         self.over_budget: str | None = None
         self._blocks: list[ContentBlock] = []
         self._message_id: str | None = None
+        self._streamed_output = 0  # output tokens of the API message being streamed, metered so far
 
     async def start(self) -> None:
         await self._event("model_call", f"{self.agent} is thinking")
@@ -57,7 +60,6 @@ class Transcript:
             await self._flush([])
             self._message_id = message_id
             self.turns += 1
-            self._meter(message.model or self.model, _usage(message.usage))
         for block in message.content:
             converted = _block(block)
             if converted is None:
@@ -67,6 +69,23 @@ class Transcript:
                 await self._event("tool_call", describe_call(converted))
             elif isinstance(converted, TextBlock) and converted.text.strip():
                 self.last_text = converted.text.strip()
+
+    def stream(self, event: Any) -> None:
+        """A raw API stream event: meter each turn's real usage as it comes."""
+        if event.parent_tool_use_id is not None:
+            return
+        data = event.event if isinstance(event.event, dict) else {}
+        if data.get("type") == "message_start":
+            message = data.get("message")
+            message = message if isinstance(message, dict) else {}
+            usage = _usage(message.get("usage"))
+            self._streamed_output = usage.output_tokens
+            self._meter(str(message.get("model") or self.model), usage)
+        elif data.get("type") == "message_delta":
+            output = _usage(data.get("usage")).output_tokens
+            if output > self._streamed_output:
+                self._meter(self.model, Usage(output_tokens=output - self._streamed_output))
+                self._streamed_output = output
 
     async def user(self, message: Any) -> None:
         """Tool results going back to the model: the end of one turn and the start of the next."""
