@@ -68,9 +68,11 @@ class WarmPool:
             self._wanted[config] = now
         self._wake.set()
 
-    async def acquire(self, config: SessionConfig) -> tuple[Session, bool]:
-        """A clean session for `config`, and whether it was pre-started. Waits for a cold start if needed."""
-        self.want([config])
+    async def acquire(self, config: SessionConfig, *, keep_warm: bool = True) -> tuple[Session, bool]:
+        """A clean session for `config`, and whether it was pre-started. Waits for a cold start if needed.
+        `keep_warm`: have another ready for the next call (not for a writer's one-off copy of the project)."""
+        if keep_warm:
+            self.want([config])
         warm = self._warm.get(config, [])
         session = next((s for s in warm if s.clean), None) or next((s for s in warm if s.state == "starting"), None)
         pre_started = session is not None
@@ -202,7 +204,7 @@ class WarmPool:
     @staticmethod
     def _size_mb(session: Session) -> int:
         measured = _tree_rss_mb(session.pid) if session.pid is not None else None
-        return measured if measured is not None else SESSION_MB_GUESS
+        return measured if measured else SESSION_MB_GUESS  # 0: exiting (a zombie has no resident memory)
 
 
 def _tree_rss_mb(pid: int) -> int | None:

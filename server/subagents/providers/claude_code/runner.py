@@ -9,6 +9,7 @@ everything after it (outcome, run store, MCP result) is the same for both backen
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from subagents.tools.sandbox import DEFAULT_DENY, Sandbox
 log = logging.getLogger(__name__)
 
 MAX_REPLAY_CHARS = 200_000
+RECHECK_S = 30.0  # how long "not logged in" is believed before Claude Code is asked again
 ERROR_KINDS = {401: "auth", 403: "auth", 404: "not_found", 429: "rate_limited", 529: "overloaded"}
 
 
@@ -64,16 +66,19 @@ class ClaudeCodeBackend:
         self.pool = WarmPool(settings)
         self._env = env
         self._status: ClaudeCodeStatus | None = None
+        self._status_at = 0.0
         self._status_lock = anyio.Lock()
 
     def running(self) -> Any:
         return self.pool.running()
 
     async def status(self) -> ClaudeCodeStatus:
-        """Installed and logged in (asked once, then remembered)."""
+        """Installed and logged in? Remembered once it is; while it is not, asked again every RECHECK_S."""
         async with self._status_lock:
-            if self._status is None:
-                self._status = await claude_code_status(self._env, self.settings.cli_path)
+            now = time.monotonic()
+            if self._status is not None and (self._status.usable or now - self._status_at < RECHECK_S):
+                return self._status
+            self._status, self._status_at = await claude_code_status(self._env, self.settings.cli_path), now
             return self._status
 
     def config_for(
@@ -98,8 +103,11 @@ class ClaudeCodeBackend:
         )
 
     def left_out(self, spec: AgentSpec, *, writes: bool) -> tuple[str, ...]:
-        """The agent's tools a Claude Code session does not get, each with the reason."""
-        return session_tools(spec.effective_tools, writes=writes and _writes_allowed(spec)).left_out
+        """What of the agent a Claude Code session does not honour (tools, temperature), each with the reason."""
+        notes = session_tools(spec.effective_tools, writes=writes and _writes_allowed(spec)).left_out
+        if spec.options.temperature is not None:
+            notes += ("temperature: Claude Code chooses its own sampling",)
+        return notes
 
     async def prestart(self, runs: Sequence[tuple[AgentSpec, str, RunLimits]], roots: Sequence[Path]) -> None:
         """At server start, for the agents (with their model and limits) that run here: import the SDK and
@@ -123,7 +131,7 @@ class ClaudeCodeBackend:
         """Run the job on a session: kept from the run it continues, else warm, else started now."""
         config = self.config_for(job.spec, job.model, job.limits, job.roots, writes=job.writes)
         kept = self.pool.take_kept(job.continued_from, config) if job.continued_from else None
-        session = kept or (await self.pool.acquire(config))[0]
+        session = kept or (await self.pool.acquire(config, keep_warm=not job.writes))[0]
         prompt = follow_up_text(job.conversation[-1]) if kept else replay(job.conversation)
         session.policy = ToolPolicy(Sandbox(job.roots), config.tools)
         try:
