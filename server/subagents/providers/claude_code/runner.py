@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,8 @@ class ClaudeCodeBackend:
         self._status_at = 0.0
         self._status_lock = anyio.Lock()
 
-    def running(self) -> Any:
+    def running(self) -> AbstractAsyncContextManager[WarmPool]:
+        """The pool's lifetime: enter it for as long as the server serves."""
         return self.pool.running()
 
     async def status(self) -> ClaudeCodeStatus:
