@@ -6,7 +6,7 @@ import importlib
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import anyio
 from pydantic import BaseModel, ConfigDict
 
+from subagents.backends import BackendChoice, Backends
 from subagents.budget import BudgetMeter, PriceTable, RunBudget
 from subagents.config import Settings
 from subagents.conversation import first_user_message, follow_up
@@ -29,12 +30,12 @@ from subagents.messages import Message, Usage
 from subagents.principals import LOCAL, Principal, RunLimiter
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.base import ModelProvider, ModelResolver
+from subagents.providers.claude_code.runner import ClaudeCodeBackend, ClaudeCodeJob
 from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.recorder import RunRecorder
 from subagents.roots import effective_roots
-from subagents.tools.registry import Toolbox
 from subagents.tools.workspace import remove_orphaned_workspaces
-from subagents.toolset import available_tools, open_toolset
+from subagents.toolset import Toolset, available_tools, open_toolset
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class RunOutcome(BaseModel):
     output: dict[str, Any] | None = None  # the answer as JSON, for an agent that declares an output schema
     warning: str | None = None  # e.g. the answer did not match the agent's output schema
     parent_id: str | None = None  # the pattern run this run is part of
+    backend: str | None = None  # anthropic or claude-code
+    billed_to: str | None = None  # who pays for the run, in words
 
 
 class Subagents:
@@ -77,9 +80,11 @@ class Subagents:
         store: RunStore | None = None,
         prices: PriceTable | None = None,
         owns_store: bool = False,
+        backends: Backends | None = None,
     ) -> None:
         """`store` must be open while the app runs; with owns_store the app opens and closes it itself."""
         self.settings = settings
+        self.backends = backends  # None: every agent runs on `provider` (the Messages API)
         self.catalog = catalog
         self.provider = provider
         self.store = store
@@ -89,7 +94,7 @@ class Subagents:
         self.resolver = ModelResolver(aliases=settings.model_aliases, default=settings.default_model)
         self.jobs = JobManager()
         self.limiter = RunLimiter(settings.max_concurrent_runs)
-        self._jobs_cm: AbstractAsyncContextManager[JobManager] | None = None
+        self._running = AsyncExitStack()
 
     @classmethod
     def build(cls, settings: Settings, env: Mapping[str, str] | None = None, *, agent: str | None = None) -> Subagents:
@@ -100,7 +105,8 @@ class Subagents:
         )
         catalog = load_catalog(layers, require_dirs=settings.agents_dirs)
         # Our own retries (with a breaker and a fallback) replace the SDK's.
-        api = AnthropicProvider(AnthropicSettings.from_env(dict(env), max_retries=0))
+        api_settings = AnthropicSettings.from_env(dict(env), max_retries=0)
+        api = AnthropicProvider(api_settings)
         provider = ResilientProvider(
             api,
             RetryPolicy(attempts=settings.retry_attempts, base_delay_s=settings.retry_base_delay_s),
@@ -110,7 +116,13 @@ class Subagents:
             log.warning("removed %d workspaces left by servers that stopped mid-run", len(orphans))
         store = store_for(settings.store_url) if settings.store_enabled else None  # opened by __aenter__
         prices = PriceTable.from_file(settings.prices_file) if settings.prices_file else PriceTable()
-        app = cls(settings, catalog, provider, store=store, prices=prices, owns_store=True)
+        # Claude Code only where an agent may run on it: otherwise no pool and no housekeeping.
+        wanted = {settings.provider, *(s.options.provider or settings.provider for s in catalog.agents.values())}
+        claude_code = None
+        if wanted != {"anthropic"}:
+            claude_code = ClaudeCodeBackend(settings.claude_code, max_retries=settings.retry_attempts - 1)
+        backends = Backends(settings.provider, api_settings, claude_code)
+        app = cls(settings, catalog, provider, store=store, prices=prices, owns_store=True, backends=backends)
         app.log_startup(agent)
         return app
 
@@ -119,8 +131,11 @@ class Subagents:
             await self.store.__aenter__()  # connects and migrates
         try:
             await self.recorder.recover()
-            self._jobs_cm = self.jobs.running()
-            await self._jobs_cm.__aenter__()
+            async with AsyncExitStack() as stack:
+                if self.backends is not None and self.backends.claude_code is not None:
+                    await stack.enter_async_context(self.backends.claude_code.running())  # outlives the jobs
+                await stack.enter_async_context(self.jobs.running())
+                self._running = stack.pop_all()
         except BaseException:
             await self._close_store()
             raise
@@ -136,11 +151,24 @@ class Subagents:
         if any(spec.options.output for spec in self.catalog.agents.values()):
             # Off the event loop; a server stopping meanwhile does not wait for the import.
             await anyio.to_thread.run_sync(importlib.import_module, "jsonschema", abandon_on_cancel=True)
+        await self._warm_claude_code()
+
+    async def _warm_claude_code(self) -> None:
+        """Import the SDK and pre-start sessions for the read-only agents that run on Claude Code (writers
+        get a fresh copy of the project per run, so a session cannot be started for them ahead of time)."""
+        claude_code = self.backends.claude_code if self.backends is not None else None
+        if claude_code is None:
+            return
+        try:
+            agents = [s for s in self.catalog.agents.values() if (await self.backend_for(s)).backend == "claude-code"]
+            runs = [(spec, self.resolver.resolve(spec.model), self.limits(spec)) for spec in agents]
+            await claude_code.prestart(runs, self.roots())
+        except Exception:  # a warm pool only saves time: calls still start their own sessions
+            log.exception("could not pre-start Claude Code sessions")
 
     async def __aexit__(self, *exc_info: object) -> None:
         try:
-            if self._jobs_cm is not None:
-                await self._jobs_cm.__aexit__(None, None, None)
+            await self._running.aclose()
         finally:
             try:
                 await self.aclose()
@@ -150,6 +178,12 @@ class Subagents:
     async def _close_store(self) -> None:
         if self._owns_store and self.store is not None:
             await self.store.__aexit__(None, None, None)  # applies the writes still queued first
+
+    async def backend_for(self, spec: AgentSpec) -> BackendChoice:
+        """Which backend runs `spec` (its own `provider`, else the server's) and who is billed."""
+        if self.backends is None:
+            return BackendChoice("anthropic", "the server's model provider", "the server's model provider")
+        return await self.backends.choose(spec.options.provider)
 
     async def aclose(self) -> None:
         for closeable in (self.provider, getattr(self.provider, "inner", None)):
@@ -318,6 +352,7 @@ class Subagents:
         model = self.resolver.resolve(spec.model)
         spent = await self.recorder.spent_today() if self.settings.daily_budget_usd else 0.0
         meter = BudgetMeter(self.budget(spec, spent), self.prices, parent=shared_meter)
+        choice = await self.backend_for(spec)
         run_id = await self.recorder.start(
             agent=spec.name,
             model=model,
@@ -325,6 +360,8 @@ class Subagents:
             continued_from=continued_from,
             client=client,
             parent_id=parent_id,
+            backend=choice.backend,
+            billed_to=choice.billed_to,
         )
         base = RunOutcome(
             run_id=run_id,
@@ -334,8 +371,10 @@ class Subagents:
             report="",
             continued_from=continued_from,
             parent_id=parent_id,
+            backend=choice.backend,
+            billed_to=choice.billed_to,
         )
-        run = _Run(spec, conversation, base, model, meter, events, _Progress())
+        run = _Run(spec, conversation, base, model, meter, events, _Progress(), choice)
         try:
             if started is not None:
                 await started(run_id)
@@ -406,7 +445,7 @@ class Subagents:
                 )
             except (SubagentsError, ValueError) as exc:
                 return _ended(run.base, "failed", f"The agent's file tools cannot be set up: {exc}", "config")
-            outcome = await self._loop(run, toolset.toolbox)
+            outcome = await self._loop(run, toolset, tuple(roots or self.roots()))
             if outcome.status == "cancelled":
                 return outcome
             try:
@@ -418,22 +457,25 @@ class Subagents:
             report = "\n\n".join(filter(None, (outcome.report, changes.note)))
             return outcome.model_copy(update={"diff": changes.diff, "report": report})
 
-    async def _loop(self, run: _Run, toolbox: Toolbox) -> RunOutcome:
+    async def _loop(self, run: _Run, toolset: Toolset, roots: tuple[Path, ...]) -> RunOutcome:
         spec = run.spec
         timeout = self.timeout_s(spec)
         try:
             with anyio.fail_after(timeout):
-                result = await run_agent(
-                    spec,
-                    run.conversation,
-                    model=run.model,
-                    provider=self.provider,
-                    tools=toolbox,
-                    limits=self.limits(spec),
-                    events=run.events,
-                    on_messages=run.on_messages,
-                    guard=run.meter,
-                )
+                if run.choice.require() == "claude-code":
+                    result = await self._claude_code(run, toolset, roots)
+                else:
+                    result = await run_agent(
+                        spec,
+                        run.conversation,
+                        model=run.model,
+                        provider=self.provider,
+                        tools=toolset.toolbox,
+                        limits=self.limits(spec),
+                        events=run.events,
+                        on_messages=run.on_messages,
+                        guard=run.meter,
+                    )
         except ModelNotConfiguredError as exc:
             return _ended(run.base, "failed", str(exc), "not_configured")
         except ModelCallError as exc:
@@ -442,6 +484,25 @@ class Subagents:
             message = f"The run took longer than its {timeout:g} s timeout and was stopped."
             return _ended(run.partial(), "failed", message, "timeout")
         return _completed(run.base, result, run.meter)
+
+    async def _claude_code(self, run: _Run, toolset: Toolset, roots: tuple[Path, ...]) -> RunResult:
+        """The run as a Claude Code session, in the writer's isolated copy or on the roots."""
+        assert self.backends is not None and self.backends.claude_code is not None  # chosen only when there
+        workspace = toolset.workspace
+        job = ClaudeCodeJob(
+            spec=run.spec,
+            conversation=run.conversation,
+            model=run.model,
+            limits=self.limits(run.spec),
+            roots=(workspace.path,) if workspace is not None else roots,
+            writes=workspace is not None,
+            run_id=run.base.run_id,
+            continued_from=run.base.continued_from,
+            events=run.events,
+            on_messages=run.on_messages,
+            guard=run.meter,
+        )
+        return await self.backends.claude_code.run(job)
 
 
 class _Progress:
@@ -470,6 +531,7 @@ class _Run:
     meter: BudgetMeter
     events: EventSink
     progress: _Progress
+    choice: BackendChoice
     on_messages: MessageSink | None = None
 
     def partial(self) -> RunOutcome:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from subagents.errors import ConfigError
 from subagents.providers.base import DEFAULT_ALIASES, DEFAULT_MODEL
+from subagents.providers.claude_code.options import ClaudeCodeSettings
 from subagents.tools.bash import BashPolicy
 
 
@@ -53,6 +54,9 @@ class Settings(BaseModel):
     pattern_concurrency: int = Field(default=8, ge=1, le=16)
     max_depth: int = Field(default=3, ge=1, le=10)
     delegation_depth: int = Field(default=0, ge=0, le=100)
+    # Who runs the agents: the Messages API on a key, Claude Code on the user's login, or auto (see backends.py).
+    provider: Literal["anthropic", "claude-code", "auto"] = "auto"
+    claude_code: ClaudeCodeSettings = ClaudeCodeSettings()
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)

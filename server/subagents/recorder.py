@@ -48,6 +48,8 @@ class RunRecorder:
         client: str | None,
         principal: str | None = None,
         parent_id: str | None = None,
+        backend: str | None = None,
+        billed_to: str | None = None,
     ) -> str:
         """A new run's id, once the store has it (a child of `parent_id` when a pattern runs it)."""
         if self.store is None:
@@ -60,6 +62,8 @@ class RunRecorder:
             client=client,
             principal=principal,
             parent_id=parent_id,
+            backend=backend,
+            billed_to=billed_to,
         )
 
     async def messages(self, run_id: str, messages: Sequence[Message]) -> None:

@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_pattern_options(common)
 
+    add_backend_flags(common)
+
     parser = argparse.ArgumentParser(prog="subagents", description="Specialist LLM subagents as MCP tools.")
     parser.add_argument("--version", action="version", version=f"subagents {__version__}")
     parser.set_defaults(verbose=0)
@@ -205,6 +207,33 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
     add_pattern_parsers(sub, common)
     return parser
+
+
+def add_backend_flags(common: argparse.ArgumentParser) -> None:
+    backends = common.add_argument_group("backends: the Messages API, or Claude Code on your login")
+    backends.add_argument(
+        "--provider",
+        choices=["anthropic", "claude-code", "auto"],
+        help="who runs the agents (env SUBAGENTS_PROVIDER; default auto: the API when a key is set, else "
+        "Claude Code when it is installed and logged in)",
+    )
+    backends.add_argument(
+        "--warm-sessions", type=int, default=1, metavar="N", help="Claude Code sessions kept started per agent"
+    )
+    backends.add_argument(
+        "--warm-idle", type=float, default=600, metavar="S", help="stop a warm Claude Code session unused this long"
+    )
+    backends.add_argument(
+        "--warm-memory", type=int, default=1024, metavar="MB", help="memory the warm Claude Code sessions may use"
+    )
+    backends.add_argument("--claude-cli", metavar="PATH", help="the Claude Code CLI (default: the bundled one)")
+    backends.add_argument(
+        "--claude-settings",
+        action="append",
+        default=[],
+        choices=["user", "project", "local"],
+        help="load these Claude Code settings into subagent sessions (default: none; repeatable)",
+    )
 
 
 def _setup_logging(verbose: int) -> None:

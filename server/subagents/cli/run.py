@@ -9,13 +9,16 @@ import sys
 import anyio
 
 from subagents.cli.patterns import PATTERN_NAMES, run_pattern_command
-from subagents.cli.settings import build_app, settings_from_args
+from subagents.cli.settings import build_app, claude_code_settings, settings_from_args
+from subagents.providers.claude_code.nesting import refuse_if_nested
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    refuse_if_nested("run")
     if args.agent in PATTERN_NAMES:  # `subagents run route "task"`: the pattern, when the task is all it needs
         return run_pattern_command(args)
-    app = build_app(settings_from_args(args), agent=args.agent)
+    # One call and done: no session is started ahead of time, none is kept for later.
+    app = build_app(settings_from_args(args, claude_code=claude_code_settings(args, warm_sessions=0)), agent=args.agent)
 
     async def run_once():  # type: ignore[no-untyped-def]
         async with app:

@@ -262,6 +262,8 @@ def _run_header(r: RunRecord) -> str:
         ("run", r.id),
         ("agent", r.agent),
         ("model", r.model),
+        ("backend", r.backend),
+        ("billed to", r.billed_to),
         ("status", r.status),
         ("error", r.error),
         ("started", _local(r.created_at, seconds=True)),

@@ -10,6 +10,7 @@ import anyio
 
 from subagents.cli.settings import build_app, settings_from_args
 from subagents.config import check_dirs
+from subagents.providers.claude_code.nesting import refuse_if_nested
 from subagents.tools.bash import BashPolicy
 from subagents.tools.jail import find_jail
 
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    refuse_if_nested("serve")
     bash = BashPolicy(
         enabled=bool(args.allow_bash),
         allow=tuple(args.allow_bash),

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from subagents.cli.patterns import pattern_settings
 from subagents.config import Settings, check_dirs, parse_aliases, project_dir_from_env, split_paths
 from subagents.errors import ConfigError
+from subagents.providers.claude_code.options import ClaudeCodeSettings
 
 if TYPE_CHECKING:
     from subagents.app import Subagents
@@ -38,11 +39,27 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         daily_budget_usd=args.daily_budget or _float_env(env, "SUBAGENTS_DAILY_BUDGET"),
         prices_file=args.prices,
         fallback_model=args.fallback_model,
+        provider=args.provider or env.get("SUBAGENTS_PROVIDER") or "auto",
+        claude_code=extra.pop("claude_code", None) or claude_code_settings(args),
         **({"run_timeout_s": args.timeout} if args.timeout else {}),
         **({"max_turns": args.max_turns} if args.max_turns else {}),
         **pattern_settings(args, env),
         **extra,
     )
+
+
+def claude_code_settings(args: argparse.Namespace, **overrides: object) -> ClaudeCodeSettings:
+    values = {
+        "warm_sessions": args.warm_sessions,
+        "warm_idle_s": args.warm_idle,
+        "warm_memory_mb": args.warm_memory,
+        "cli_path": args.claude_cli,
+        "setting_sources": tuple(dict.fromkeys(args.claude_settings)),
+    }
+    try:
+        return ClaudeCodeSettings.model_validate(values | overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid Claude Code settings: {validation_reasons(exc)}") from None
 
 
 def make_settings(**values: object) -> Settings:

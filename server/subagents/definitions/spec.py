@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -43,6 +43,9 @@ class SubagentsOptions(BaseModel):
         if value is not None and (problem := schema_problem(value)):
             raise ValueError(f"the output schema {problem}")
         return value
+    provider: Literal["anthropic", "claude-code", "auto"] | None = Field(
+        default=None, description="who runs this agent: the Messages API, Claude Code, or the server's choice"
+    )
 
 
 class AgentSpec(BaseModel):

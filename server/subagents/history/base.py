@@ -77,8 +77,11 @@ class RunStore(Protocol):
         continued_from: str | None = None,
         principal: str | None = None,
         run_id: str | None = None,
+        backend: str | None = None,
+        billed_to: str | None = None,
     ) -> str:
         """Record a new `running` run owned (and leased) by this process; return its id once committed.
+        `backend` (anthropic, claude-code) and `billed_to` (who pays, in words) say how it ran.
 
         Raises RunNotFoundError when parent_id or continued_from names no run."""
         ...

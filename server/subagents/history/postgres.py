@@ -168,6 +168,8 @@ class PostgresRunStore:
         continued_from: str | None = None,
         principal: str | None = None,
         run_id: str | None = None,
+        backend: str | None = None,
+        billed_to: str | None = None,
     ) -> str:
         now = aware(self._now())
         values: dict[str, Any] = {
@@ -182,6 +184,8 @@ class PostgresRunStore:
             "client": client,
             "continued_from": continued_from,
             "principal": principal,
+            "backend": backend,
+            "billed_to": billed_to,
             "owner": self.owner,
             "lease_expires_at": now + self._lease,
         }

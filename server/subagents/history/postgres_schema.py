@@ -101,6 +101,13 @@ PG_MIGRATIONS: tuple[PgMigration, ...] = (
         CREATE INDEX tasks_running_owner ON tasks(owner) WHERE status = 'running';
         """,
     ),
+    (
+        "m007_run_backend",
+        """
+        ALTER TABLE runs ADD COLUMN backend TEXT;
+        ALTER TABLE runs ADD COLUMN billed_to TEXT;
+        """,
+    ),
 )
 
 

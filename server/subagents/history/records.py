@@ -69,6 +69,8 @@ class RunRecord(_Frozen):
     continued_from: str | None
     principal: str | None = None  # who asked for the run (an HTTP client's identity); None on stdio
     cancel_requested: bool = False  # someone asked, through the store, for this run to stop
+    backend: str | None = None  # anthropic or claude-code; None for runs recorded before it was kept
+    billed_to: str | None = None  # who paid, in words: "the API key in ANTHROPIC_API_KEY", a Claude Code login
 
     @property
     def duration_s(self) -> float | None:

@@ -95,6 +95,8 @@ def record_from(row: Row, messages: Sequence[Row]) -> RunRecord:
             "client": row["client"],
             "continued_from": row["continued_from"],
             "cancel_requested": row["cancel_requested_at"] is not None,
+            "backend": row["backend"],
+            "billed_to": row["billed_to"],
         }
     )
 

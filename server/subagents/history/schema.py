@@ -116,6 +116,12 @@ def m006_tasks(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX tasks_running_owner ON tasks(owner) WHERE status = 'running'")
 
 
+def m007_run_backend(conn: sqlite3.Connection) -> None:
+    # Which backend ran the run (anthropic or claude-code) and who paid for it, in words.
+    conn.execute("ALTER TABLE runs ADD COLUMN backend TEXT")
+    conn.execute("ALTER TABLE runs ADD COLUMN billed_to TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     m001_initial,
     m002_run_owner,
@@ -123,6 +129,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     m004_run_principal,
     m005_run_leases,
     m006_tasks,
+    m007_run_backend,
 )
 
 

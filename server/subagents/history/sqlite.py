@@ -128,6 +128,8 @@ class SQLiteRunStore:
         continued_from: str | None = None,
         principal: str | None = None,
         run_id: str | None = None,
+        backend: str | None = None,
+        billed_to: str | None = None,
     ) -> str:
         now = aware(self._now())
         values: dict[str, object] = {
@@ -141,6 +143,8 @@ class SQLiteRunStore:
             "client": client,
             "continued_from": continued_from,
             "principal": principal,
+            "backend": backend,
+            "billed_to": billed_to,
             "owner": self.owner,
             "lease_expires_at": _iso(now + self._lease),
         }

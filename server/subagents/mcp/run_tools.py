@@ -165,6 +165,8 @@ def record_view(record: RunRecord, max_chars: int) -> dict[str, Any]:
         "run_id": record.id,
         "agent": record.agent,
         "model": record.model,
+        "backend": record.backend,
+        "billed_to": record.billed_to,
         "status": record.status,
         "turns": record.turns,
         "usage": record.usage.model_dump(),

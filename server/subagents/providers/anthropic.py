@@ -31,9 +31,11 @@ if TYPE_CHECKING:
     from anthropic import AsyncAnthropic
 
 NO_CREDENTIALS = (
-    "No model credentials: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) in the server's environment, "
-    "and ANTHROPIC_BASE_URL for a Messages-API-compatible endpoint. In Claude Code: "
-    "claude mcp add subagents -e ANTHROPIC_API_KEY=sk-... -- subagents serve"
+    "No model configured. Either give the server an API key: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) "
+    "in its environment, and ANTHROPIC_BASE_URL for a Messages-API-compatible endpoint; in Claude Code: "
+    "claude mcp add subagents -e ANTHROPIC_API_KEY=sk-... -- subagents serve. Or run subagents on your "
+    "Claude Code login: pip install 'subagents[claude-code]', log in once with `claude`, and serve with "
+    "--provider claude-code (the default, auto, picks it when no key is set)."
 )
 EPHEMERAL = {"type": "ephemeral"}
 log = logging.getLogger(__name__)
