@@ -4,6 +4,8 @@ dies has its runs marked interrupted by the others once its lease expires."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anyio
 import pytest
 from mcp import Client
@@ -13,7 +15,7 @@ from subagents.history.store import RunInput, RunStore, store_for
 from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, text
 from subagents.recorder import RunRecorder
-from tests.conftest import make_app
+from tests.conftest import make_app, write_agent
 from tests.history.helpers import OTHER_HOST
 
 pytestmark = pytest.mark.anyio
@@ -23,8 +25,11 @@ def slow_unless_quick(req: object) -> object:
     return text("quick answer") if "quick" in req.last_user_text else text("slow", latency=20)  # type: ignore[attr-defined]
 
 
-def replica(fake: FakeMessagesServer, project: object, store: RunStore) -> Subagents:
-    return make_app(fake, project, store=store)  # type: ignore[arg-type]
+def replica(fake: FakeMessagesServer, project: Path, store: RunStore) -> Subagents:
+    """A server on `store`, with one plain agent (`helper`: prose answers, no output schema)."""
+    agents = project.parent / "plain-agents"
+    write_agent(agents, "helper.md", "name: helper\ndescription: Answers questions.\ntools: Read")
+    return make_app(fake, project, store=store, agents_dir=agents, bundled=False)
 
 
 async def wait_for(fake: FakeMessagesServer, requests: int) -> None:
@@ -34,7 +39,7 @@ async def wait_for(fake: FakeMessagesServer, requests: int) -> None:
 
 
 async def test_a_background_run_on_one_replica_is_cancelled_through_another(
-    store_location: str, fake_model: FakeMessagesServer, project: object
+    store_location: str, fake_model: FakeMessagesServer, project: Path
 ) -> None:
     fake_model.set_script(slow_unless_quick)
     async with (
@@ -45,7 +50,7 @@ async def test_a_background_run_on_one_replica_is_cancelled_through_another(
         Client(build_server(app_a)) as client_a,
         Client(build_server(app_b)) as client_b,
     ):
-        started = await client_a.call_tool("start_agent", {"agent": "router", "task": "slow"})
+        started = await client_a.call_tool("start_agent", {"agent": "helper", "task": "slow"})
         run_id = started.structured_content["run_id"]  # type: ignore[index]
         await wait_for(fake_model, 1)
         seen = await client_b.call_tool("get_run", {"run_id": run_id})
@@ -62,7 +67,7 @@ async def test_a_background_run_on_one_replica_is_cancelled_through_another(
 
 
 async def test_a_call_on_one_replica_is_cancelled_through_another_and_its_client_hears_so(
-    store_location: str, fake_model: FakeMessagesServer, project: object
+    store_location: str, fake_model: FakeMessagesServer, project: Path
 ) -> None:
     fake_model.set_script(slow_unless_quick)
     async with (
@@ -77,7 +82,7 @@ async def test_a_call_on_one_replica_is_cancelled_through_another_and_its_client
         results = []
 
         async def call() -> None:
-            results.append(await client_a.call_tool("router", {"task": "slow"}))
+            results.append(await client_a.call_tool("helper", {"task": "slow"}))
 
         tg.start_soon(call)
         await wait_for(fake_model, 1)
@@ -90,7 +95,7 @@ async def test_a_call_on_one_replica_is_cancelled_through_another_and_its_client
 
 
 async def test_a_run_from_one_replica_is_read_and_continued_on_another(
-    store_location: str, fake_model: FakeMessagesServer, project: object
+    store_location: str, fake_model: FakeMessagesServer, project: Path
 ) -> None:
     fake_model.set_script([text("first answer"), text("second answer")])
     async with (
@@ -100,7 +105,7 @@ async def test_a_run_from_one_replica_is_read_and_continued_on_another(
         replica(fake_model, project, store_b) as app_b,
         Client(build_server(app_b)) as client_b,
     ):
-        first = await app_a.run("router", "question one")
+        first = await app_a.run("helper", "question one")
         shown = await client_b.call_tool("get_run", {"run_id": first.run_id})
         follow = await client_b.call_tool("continue_run", {"run_id": first.run_id, "message": "and then?"})
         resource = await client_b.read_resource(f"subagents://runs/{first.run_id}")
@@ -112,10 +117,10 @@ async def test_a_run_from_one_replica_is_read_and_continued_on_another(
 
 
 async def test_a_dead_replicas_run_is_marked_interrupted_by_a_live_one(
-    store_location: str, fake_model: FakeMessagesServer, project: object
+    store_location: str, fake_model: FakeMessagesServer, project: Path
 ) -> None:
     async with store_for(store_location, owner=OTHER_HOST, lease_ttl_s=0.3) as dead:
-        orphan = await dead.create_run(agent="router", model="m", input=RunInput(task="lost"))
+        orphan = await dead.create_run(agent="helper", model="m", input=RunInput(task="lost"))
     async with store_for(store_location) as store:
         app = replica(fake_model, project, store)
         app.recorder = RunRecorder(store, renew_s=0.1)  # reap often, so the test is quick
@@ -128,7 +133,7 @@ async def test_a_dead_replicas_run_is_marked_interrupted_by_a_live_one(
 
 
 async def test_cancelling_a_finished_run_through_another_replica_changes_nothing(
-    store_location: str, fake_model: FakeMessagesServer, project: object
+    store_location: str, fake_model: FakeMessagesServer, project: Path
 ) -> None:
     fake_model.set_script([text("done")])
     async with (
@@ -136,7 +141,7 @@ async def test_cancelling_a_finished_run_through_another_replica_changes_nothing
         replica(fake_model, project, store_a) as app_a,
         Client(build_server(app_a)) as client,
     ):
-        outcome = await app_a.run("router", "quick")
+        outcome = await app_a.run("helper", "quick")
         answer = await client.call_tool("cancel_run", {"run_id": outcome.run_id})
         unknown = await client.call_tool("cancel_run", {"run_id": "run_nope"})
     assert answer.structured_content == {

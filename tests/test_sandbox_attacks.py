@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from subagents.providers.testing import FakeMessagesServer, text, tool_use, tool_uses
+from tests.answers import review_json
 from tests.conftest import make_app, model_env, run_once
 from tests.helpers import run_cli
 from tests.race import swapping
@@ -51,7 +52,7 @@ async def test_a_parent_swapped_for_a_symlink_never_leaks(
         tool_uses([("Grep", {"pattern": "notes|SECRET", "path": where, "output_mode": "content"})] * 100)
         for where in ["docs", "."] * 3
     ]
-    fake_model.set_script([*reads, *greps, text("done")])
+    fake_model.set_script([*reads, *greps, text(review_json("done"))])
     outcome = await run_once(make_app(fake_model, project), "security-reviewer", "race it")
     assert outcome.status == "completed"
     assert SECRET not in sent(fake_model)
@@ -81,7 +82,7 @@ HARDLINK_CALLS = [
 
 
 async def test_a_hard_link_to_a_file_outside_is_refused(fake_model: FakeMessagesServer, hard_linked: Path) -> None:
-    fake_model.set_script([*HARDLINK_CALLS, text("done")])
+    fake_model.set_script([*HARDLINK_CALLS, text(review_json("done"))])
     await run_once(make_app(fake_model, hard_linked), "security-reviewer", "read notes")
     read, grep_tree, grep_file = results(fake_model)
     assert read["is_error"] and read["content"] == (
@@ -97,7 +98,7 @@ async def test_a_hard_link_to_a_file_outside_is_refused(fake_model: FakeMessages
 
 
 def test_allow_hardlinks_lets_the_operator_read_them(fake_model: FakeMessagesServer, hard_linked: Path) -> None:
-    fake_model.set_script([HARDLINK_CALLS[0], text("done"), HARDLINK_CALLS[0], text("done")])
+    fake_model.set_script([HARDLINK_CALLS[0], text(review_json("done")), HARDLINK_CALLS[0], text(review_json("done"))])
     env = model_env(fake_model)
     refused = run_cli("run", "security-reviewer", "read notes", "--root", str(hard_linked), "--no-store", env=env)
     allowed = run_cli(
@@ -128,7 +129,7 @@ async def test_the_missed_secrets_never_reach_the_model(fake_model: FakeMessages
     looks = [tool_use("Grep", {"pattern": "KEY", "output_mode": "content"}), tool_use("Glob", {"pattern": "**/*"})]
     looks += [tool_use("LS", {"path": d}) for d in (".", ".kube", ".config", "prod")]
     reads = tool_uses([("Read", {"file_path": name}) for name in MISSED_SECRETS + TEMPLATES])
-    fake_model.set_script([*looks, reads, text("done")])
+    fake_model.set_script([*looks, reads, text(review_json("done"))])
     await run_once(make_app(fake_model, project), "security-reviewer", "find keys")
     assert SECRET not in sent(fake_model)
     done = results(fake_model)
@@ -150,7 +151,7 @@ async def test_ls_of_200000_entries_stops_at_its_entry_budget(fake_model: FakeMe
         source.touch()
     for i in range(200_000):  # names for 4 files (links are cheaper to make than files; ext4 allows 65,000 each)
         os.link(sources[i % 4], big / f"f{i:06}")
-    fake_model.set_script([tool_use("LS", {"path": "big"}), text("done")])
+    fake_model.set_script([tool_use("LS", {"path": "big"}), text(review_json("done"))])
     await run_once(make_app(fake_model, project), "security-reviewer", "list it")
     [listing] = results(fake_model)
     lines = str(listing["content"]).splitlines()
