@@ -14,11 +14,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import Figure, Row, Summary, percentile
-from benchmarks.servers import bare, base_env, http_server, ours
 from mcp import Client, StdioServerParameters
 from mcp.types import ListRootsResult, Root
 
+from benchmarks.harness import Figure, Row, Summary, percentile
+from benchmarks.servers import bare, base_env, http_server, ours
 from subagents.providers.testing import FakeMessagesServer, text
 
 TASK = {"task": "Review app.py for injection."}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import anyio
 from anthropic import AsyncAnthropic
-from benchmarks.harness import Figure, Row, Summary
-from benchmarks.servers import base_env, http_server, ours
 from mcp import Client
 
+from benchmarks.harness import Figure, Row, Summary
+from benchmarks.servers import base_env, http_server, ours
 from subagents.providers.testing import FakeMessagesServer, text
 
 LATENCY_S = 0.5

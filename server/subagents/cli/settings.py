@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
+    """Settings from the flags a command has; the run flags (store, budgets) only `serve` and `run` take."""
     env = os.environ
+    args = argparse.Namespace(**(vars(_RUN_FLAG_DEFAULTS) | vars(args)))
     agents_dirs = split_paths(env.get("SUBAGENTS_AGENTS_DIR")) + tuple(args.agents_dir)
     roots = check_dirs(tuple(args.root) or split_paths(env.get("SUBAGENTS_ROOTS")), "--root")
     project_dir = project_dir_from_env(env) or (roots[0] if roots else Path.cwd().resolve())
@@ -40,6 +42,19 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         **({"max_turns": args.max_turns} if args.max_turns else {}),
         **extra,
     )
+
+
+_RUN_FLAG_DEFAULTS = argparse.Namespace(
+    store=None,
+    no_store=False,
+    max_output_tokens=None,
+    max_cost=None,
+    daily_budget=None,
+    prices=None,
+    fallback_model=None,
+    timeout=None,
+    max_turns=None,
+)
 
 
 def make_settings(**values: object) -> Settings:
