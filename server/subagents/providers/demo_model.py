@@ -384,7 +384,8 @@ def _lower(title: str) -> str:
 def _files_read(reading: Reading) -> str:
     if not reading.files:
         return "no files (none were named in the task)"
-    return f"{', '.join(f'`{p}`' for p in reading.files)} ({len(reading.files)} files read)"
+    count = len(reading.files)
+    return f"{', '.join(f'`{p}`' for p in reading.files)} ({count} file{'s' * (count > 1)} read)"
 
 
 # A marker of the output shape in the system prompt, and the answer in that shape.
