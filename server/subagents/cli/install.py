@@ -84,7 +84,9 @@ def cmd_install_claude_code(args: argparse.Namespace) -> int:
     where = {"local": f"you, in {project}", "project": f"everyone who opens {project}", "user": "you, everywhere"}
     report(f"Claude Code ({args.scope} scope: {where[args.scope]})", args.name, entry, done, args.dry_run, notes)
     if not args.dry_run:
-        print(f"Check it: cd {project} && claude mcp list    (expect: {args.name}: … - ✔ Connected)")
+        waits = args.scope == "project" and not trusted(project)
+        expect = "⏸ Pending approval, until you trust the folder" if waits else "✔ Connected"
+        print(f"Check it: cd {project} && claude mcp list    (expect: {args.name}: … - {expect})")
     return 0
 
 
@@ -152,15 +154,20 @@ def project_notes(project: Path) -> list[str]:
         f"{project / '.mcp.json'} names a path on this machine; commit it only if it was written with --uvx "
         "and a --from your team can reach."
     ]
-    projects = read_json(claude_json()).get("projects", {})
-    trusted = isinstance(projects, dict) and (projects.get(str(project)) or {}).get("hasTrustDialogAccepted")
-    if not trusted:
+    if not trusted(project):
         notes.append(
             f"Claude Code has not been told to trust {project} yet, and runs a project's .mcp.json servers only "
             f"in trusted folders: run `claude` in {project} once and accept (until then `claude mcp list` "
             "shows Pending approval). Or install with --scope local, which needs no trust."
         )
     return notes
+
+
+def trusted(project: Path) -> bool:
+    """Whether the user has accepted Claude Code's "trust this folder?" dialog for `project`."""
+    projects = read_json(claude_json()).get("projects", {})
+    entry = projects.get(str(project)) if isinstance(projects, dict) else None
+    return isinstance(entry, dict) and entry.get("hasTrustDialogAccepted") is True
 
 
 def apply(changes: list[Change], dry_run: bool, *, private: bool) -> list[Change]:

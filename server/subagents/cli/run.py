@@ -18,6 +18,7 @@ from subagents.cli.progress import RunProgress, cost, tokens
 from subagents.cli.settings import build_app, settings_from_args
 from subagents.errors import ConfigError
 from subagents.events import discard
+from subagents.messages import Usage
 
 if TYPE_CHECKING:
     from subagents.app import RunOutcome, Subagents
@@ -90,7 +91,7 @@ def print_outcome(outcome: RunOutcome, elapsed_s: float, *, as_json: bool) -> No
             outcome.status,
             f"{outcome.turns} turns",
             tokens(outcome.usage),
-            cost(outcome.cost_usd),
+            cost(0.0 if outcome.usage == Usage() else outcome.cost_usd),  # no tokens used: nothing to pay
             f"{elapsed_s:.1f} s",
             outcome.run_id,
         ]
