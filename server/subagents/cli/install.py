@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,8 @@ def server_entry(
     args: argparse.Namespace, template: dict[str, Any], *, root: Path | None = None
 ) -> tuple[dict[str, Any], list[str]]:
     """The template's entry with this installation's command, the serve arguments and the environment."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", args.name):
+        raise ConfigError(f"--name {args.name!r}: a client server name is letters, digits, - and _ only.")
     notes: list[str] = []
     if args.uvx:
         command, warning = uvx_command(args.source)
