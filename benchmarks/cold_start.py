@@ -8,9 +8,10 @@ import os
 import time
 from pathlib import Path
 
+from mcp import Client, StdioServerParameters
+
 from benchmarks.harness import Figure, Row, Summary, pair_ratios
 from benchmarks.servers import _children, bare, base_env, ours, tree_rss_mib
-from mcp import Client, StdioServerParameters
 
 KEY = {"ANTHROPIC_API_KEY": "sk-bench-dummy", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
 

@@ -21,7 +21,7 @@ from subagents.conversation import first_user_message, follow_up
 from subagents.definitions.catalog import Catalog, default_layers, load_catalog
 from subagents.definitions.spec import AgentSpec
 from subagents.errors import AgentNotFoundError, ModelCallError, ModelNotConfiguredError, SubagentsError
-from subagents.events import EventSink, discard
+from subagents.events import EventSink, RunEvent, discard
 from subagents.history.records import RunInput
 from subagents.history.store import RunStore, store_for
 from subagents.jobs import JobManager, StartedSink
@@ -374,7 +374,7 @@ class Subagents:
             backend=choice.backend,
             billed_to=choice.billed_to,
         )
-        run = _Run(spec, conversation, base, model, meter, events, _Progress(), choice)
+        run = _Run(spec, conversation, base, model, meter, _metered(events, meter), _Progress(), choice)
         try:
             if started is not None:
                 await started(run_id)
@@ -404,7 +404,9 @@ class Subagents:
                 )
                 raise
             log.exception("run %s (%s) failed with an unexpected error", run_id, spec.name)
-            outcome = _ended(run.partial(), "failed", f"Internal error: {type(exc).__name__}: {exc}", "internal")
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            message = f"Internal error: {detail}. The server's log has the traceback."
+            outcome = _ended(run.partial(), "failed", message, "internal")
         await self._record(outcome)
         return outcome
 
@@ -559,6 +561,17 @@ def _completed(base: RunOutcome, result: RunResult, meter: BudgetMeter) -> RunOu
             "warning": result.output_warning,
         }
     )
+
+
+def _metered(events: EventSink, meter: BudgetMeter) -> EventSink:
+    """The run's events, each carrying what the run has used and cost so far (for progress displays)."""
+    if events is discard:
+        return events
+
+    async def sink(event: RunEvent) -> None:
+        await events(event.model_copy(update={"usage": meter.usage, "cost_usd": meter.cost_usd}))
+
+    return sink
 
 
 def tightest(*limits: T | None) -> T | None:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from subagents.messages import Usage
+
 
 class RunEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -15,6 +17,8 @@ class RunEvent(BaseModel):
     turn: int
     max_turns: int
     message: str  # short, human-readable: 'turn 3/12: Grep "password" in src/'
+    usage: Usage | None = None  # what the run has used so far, when the sender knows
+    cost_usd: float | None = None  # what it has cost so far (None: unknown or not told)
 
 
 EventSink = Callable[[RunEvent], Awaitable[None]]

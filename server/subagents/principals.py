@@ -60,6 +60,11 @@ class RunLimiter:
     def in_flight(self, principal: Principal) -> int:
         return self._in_flight[principal]
 
+    @property
+    def idle(self) -> bool:
+        """True when no caller has a run going (background runs included)."""
+        return not self._in_flight
+
     @contextmanager
     def reserve(self, principal: Principal, runs: int = 1, *, for_children: bool = False) -> Iterator[Reservation]:
         """Hold `runs` slots of `principal` for the block; raise TooManyRuns when they are not free."""

@@ -127,7 +127,7 @@ def test_run_json_and_failure_exit_code(fake_model: FakeMessagesServer, project:
     ok = run_cli("run", "router", "route this", "--json", "--root", str(project), env=model_env(fake_model))
     assert json.loads(ok.stdout)["output"]["reason"] == "fine"
     no_key = run_cli("run", "router", "route this", "--root", str(project))
-    assert no_key.returncode == 1 and "ANTHROPIC_API_KEY" in no_key.stdout
+    assert no_key.returncode == 1 and "ANTHROPIC_API_KEY" in no_key.stderr
 
 
 def test_bad_root_is_a_clear_error(tmp_path: Path) -> None:
@@ -135,8 +135,8 @@ def test_bad_root_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--root" in result.stderr and "not a directory" in result.stderr
 
 
-def test_readme_offline_demo_reads_the_named_file(fake_model: FakeMessagesServer, project: Path) -> None:
-    """The README's try-it-without-a-key command: the demo model reads a bare file name and quotes it."""
+def test_the_demo_model_reads_a_bare_file_name(fake_model: FakeMessagesServer, project: Path) -> None:
+    """The demo model reads README.md, a bare file name, and takes neither "e.g." nor "v1.2" for one."""
     fake_model.set_script(demo_responder)
     result = run_cli(
         "run",
@@ -149,5 +149,5 @@ def test_readme_offline_demo_reads_the_named_file(fake_model: FakeMessagesServer
         env=model_env(fake_model),
     )
     assert result.returncode == 0, result.stderr
-    assert "`README.md`: # demo project" in result.stdout
+    assert json.loads(result.stdout)["summary"]["reviewed"] == "README.md (1 file read)"
     assert [r.tool_names != [] for r in fake_model.requests] == [True, True]  # one Read, then the report

@@ -270,11 +270,9 @@ def test_unknown_fields_are_warned_about(tmp_path: Path) -> None:
 
 
 def test_subagents_options(tmp_path: Path) -> None:
-    spec, errors, _ = load(
-        tmp_path, "name: a\ndescription: d\nsubagents:\n  max_tokens: 2048\n  temperature: 0.2\n  timeout: 90"
-    )
+    spec, errors, _ = load(tmp_path, "name: a\ndescription: d\nsubagents:\n  max_tokens: 2048\n  timeout: 90")
     assert errors == []
-    assert (spec.options.max_tokens, spec.options.temperature, spec.options.timeout) == (2048, 0.2, 90)
+    assert (spec.options.max_tokens, spec.options.timeout) == (2048, 90)
 
 
 @pytest.mark.parametrize(
@@ -295,7 +293,13 @@ def test_empty_body_is_warned_about(tmp_path: Path) -> None:
     assert any("no system prompt" in w for w in warnings)
 
 
-def test_temperature_is_reported_as_not_honoured() -> None:
-    spec, warnings = parse_agent("---\nname: a\ndescription: d\nsubagents:\n  temperature: 0.2\n---\nbody")
-    assert spec.options.temperature == 0.2
-    assert any("temperature" in w and "not honoured" in w and "2026-10-21" in w for w in warnings)
+@pytest.mark.parametrize("setting", ["temperature: 0.2", "temperature: 1.7", "top_p: 0.9", "top_k: many"])
+def test_sampling_parameters_are_dropped_with_a_warning_whatever_their_value(setting: str) -> None:
+    """The API refuses them, so a file that sets one still loads (even out of range), and never sends it."""
+    spec, warnings = parse_agent(f"---\nname: a\ndescription: d\nsubagents:\n  {setting}\n  timeout: 9\n---\nbody")
+    name = setting.split(":")[0]
+    assert spec.options.temperature is None and spec.options.timeout == 9
+    assert [w for w in warnings if name in w] == [
+        f"'subagents.{name}' is not honoured and is dropped: the Messages API version this server speaks "
+        "(2026-10-21) refuses sampling parameters on every model; remove it from the file"
+    ]

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from subagents.cli.settings import build_app, settings_from_args
 from subagents.definitions.catalog import Catalog
 from subagents.definitions.spec import AgentSpec
+
+if TYPE_CHECKING:
+    from subagents.app import Subagents
 
 
 def cmd_agents_list(args: argparse.Namespace) -> int:
@@ -44,10 +48,44 @@ def cmd_agents_show(args: argparse.Namespace) -> int:
     spec = app.agent(args.name)
     print(f"name:        {_name_line(spec)}\nsource:      {spec.source} ({spec.layer})")
     print(f"model:       {spec.model} -> {app.resolver.resolve(spec.model)}")
-    print(f"tools:       {', '.join(app.tool_names(spec)) or 'none'}")
-    print(f"max turns:   {app.limits(spec).max_turns}\nread-only:   {not spec.writes}")
+    print(f"tools:       {', '.join(app.tool_names(spec)) or 'none'}\nread-only:   {not spec.writes}")
+    for label, value in limit_lines(app, spec):
+        print(f"{label + ':':<12} {value}")
     print(f"description: {spec.description}\n\n{spec.prompt}")
     return 0
+
+
+def limit_lines(app: Subagents, spec: AgentSpec) -> list[tuple[str, str]]:
+    """The limits a run of `spec` gets, each with who set it: the agent file, or the server."""
+    limits, options, settings = app.limits(spec), spec.options, app.settings
+    budget = app.budget(spec, 0.0)
+
+    def who(own: object, effective: object) -> str:
+        return "agent" if own is not None and own == effective else "server"
+
+    fallback = limits.fallback_model or (
+        app.resolver.resolve(settings.fallback_model) if settings.fallback_model else None
+    )
+    rows = [
+        ("max turns", f"{limits.max_turns} ({who(spec.max_turns, limits.max_turns)})"),
+        ("max tokens", f"{limits.max_tokens} a turn ({who(options.max_tokens, limits.max_tokens)})"),
+        ("timeout", f"{app.timeout_s(spec):g} s ({who(options.timeout, app.timeout_s(spec))})"),
+        (
+            "output cap",
+            "none"
+            if budget.max_output_tokens is None
+            else f"{budget.max_output_tokens} tokens a run "
+            f"({who(options.max_output_tokens, budget.max_output_tokens)})",
+        ),
+        (
+            "cost cap",
+            "none"
+            if budget.max_cost_usd is None
+            else f"${budget.max_cost_usd:g} a run ({who(options.max_cost_usd, budget.max_cost_usd)})",
+        ),
+        ("fallback", f"{fallback} ({'agent' if options.fallback_model else 'server'})" if fallback else "none"),
+    ]
+    return rows
 
 
 def _name_line(spec: AgentSpec) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -41,10 +43,61 @@ def main(argv: Sequence[str] | None = None) -> None:
     except BrokenPipeError:  # `subagents runs show X | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 0
+    except Exception as exc:  # a bug of ours: one line, the traceback only when asked for
+        if args.verbose:
+            traceback.print_exc()
+        detail = f": {exc}" if str(exc) else ""
+        print(
+            f"subagents: unexpected error, {type(exc).__name__}{detail}. "
+            + ("" if args.verbose else "Run it again with -v for the traceback, and please report it."),
+            file=sys.stderr,
+        )
+        code = 1
     sys.exit(code)
 
 
+def lazy(target: str) -> Callable[[argparse.Namespace], int]:
+    """A handler imported when its command runs (`module:function`), so `serve` does not pay for the others."""
+
+    def handler(args: argparse.Namespace) -> int:
+        module, _, name = target.partition(":")
+        command: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), name)
+        return command(args)
+
+    return handler
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """Every command. Catalog flags (which agents, which roots) go on each command that loads agents; the
+    run flags (store, budgets, retries) only on the commands that run them."""
+    common = catalog_flags()
+    runs = run_flags()
+
+    parser = argparse.ArgumentParser(prog="subagents", description="Specialist LLM subagents as MCP tools.")
+    parser.add_argument("--version", action="version", version=f"subagents {__version__}")
+    parser.set_defaults(verbose=0)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    add_serve_parser(sub, [common, runs])
+    add_agents_parser(sub, [common])
+    add_runs_parser(sub)
+
+    run = sub.add_parser("run", parents=[common, runs], help="run one agent on a task and print its report")
+    run.add_argument("agent")
+    run.add_argument("task")
+    run.add_argument("--file", action="append", default=[], metavar="PATH", help="a file to start from")
+    run.add_argument("--context", help="background for the agent")
+    run.add_argument("--json", action="store_true", help="print the structured result as JSON")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    run.set_defaults(handler=cmd_run)
+
+    add_store_parser(sub)
+    add_pattern_parsers(sub, [common, runs])
+    add_first_run_parsers(sub, [common])
+    return parser
+
+
+def catalog_flags() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--agents-dir",
@@ -77,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override an alias, e.g. opus=claude-opus-5-5 (env SUBAGENTS_MODEL_ALIASES)",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
-    runs = common.add_argument_group("runs: history, budgets and retries")
+    return common
+
+
+def run_flags() -> argparse.ArgumentParser:
+    flags = argparse.ArgumentParser(add_help=False)
+    runs = flags.add_argument_group("runs: history, budgets and retries")
     runs.add_argument(
         "--store",
         metavar="PATH|URL",
@@ -101,19 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument(
         "--max-turns", type=int, metavar="N", help="most model turns a run may take; agents may set fewer (default 50)"
     )
-    add_pattern_options(common)
+    add_pattern_options(flags)
+    add_backend_flags(flags)
+    return flags
 
-    add_backend_flags(common)
 
-    parser = argparse.ArgumentParser(prog="subagents", description="Specialist LLM subagents as MCP tools.")
-    parser.add_argument("--version", action="version", version=f"subagents {__version__}")
-    parser.set_defaults(verbose=0)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    serve = sub.add_parser("serve", parents=[common], help="run the MCP server (stdio by default)")
+def add_serve_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
+    serve = sub.add_parser("serve", parents=parents, help="run the MCP server (stdio by default)")
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1; needs --transport http)")
+    serve.add_argument("--port", type=int, help="HTTP port (default 8765; needs --transport http)")
     serve.add_argument(
         "--allow-bash",
         action="append",
@@ -175,16 +232,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=cmd_serve)
 
+
+def add_agents_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
     agents = sub.add_parser("agents", help="list, show or validate agent definitions")
     agents_sub = agents.add_subparsers(dest="agents_command", required=True)
-    listing = agents_sub.add_parser("list", parents=[common], help="the agents the server would serve")
+    listing = agents_sub.add_parser("list", parents=parents, help="the agents the server would serve")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_agents_list)
-    show = agents_sub.add_parser("show", parents=[common], help="one agent's resolved definition")
+    show = agents_sub.add_parser("show", parents=parents, help="one agent's resolved definition")
     show.add_argument("name")
     show.set_defaults(handler=cmd_agents_show)
     validate = agents_sub.add_parser(
-        "validate", parents=[common], help="check agent files; exits 1 if any file is invalid"
+        "validate", parents=parents, help="check agent files; exits 1 if any file is invalid"
     )
     validate.add_argument(
         "dirs",
@@ -195,18 +256,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(handler=cmd_agents_validate)
 
-    add_runs_parser(sub)
-    add_store_parser(sub)
 
-    run = sub.add_parser("run", parents=[common], help="run one agent on a task and print its report")
-    run.add_argument("agent")
-    run.add_argument("task")
-    run.add_argument("--file", action="append", default=[], metavar="PATH", help="a file to start from")
-    run.add_argument("--context", help="background for the agent")
-    run.add_argument("--json", action="store_true", help="print the structured result as JSON")
-    run.set_defaults(handler=cmd_run)
-    add_pattern_parsers(sub, common)
-    return parser
+def add_first_run_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
+) -> None:
+    """`install`, `doctor` and `demo`: the commands of a user's first ten minutes."""
+    from subagents.cli.install import add_install_parser
+
+    add_install_parser(sub)
+    doctor = sub.add_parser(
+        "doctor", parents=parents, help="check this installation, the model, agents, store and client configs"
+    )
+    doctor.add_argument("--live", action="store_true", help="also send one small real request to the model")
+    doctor.add_argument("--store", type=Path, metavar="PATH", help="the run store to check (env SUBAGENTS_STORE)")
+    doctor.set_defaults(handler=lazy("subagents.cli.doctor:cmd_doctor"))
+    demo = sub.add_parser(
+        "demo", parents=parents, help="run a specialist offline on a small sample project with a planted bug"
+    )
+    demo.add_argument(
+        "agent", nargs="?", default="security-reviewer", help="the agent to try (default security-reviewer)"
+    )
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    demo.set_defaults(handler=lazy("subagents.cli.demo:cmd_demo"))
 
 
 def add_backend_flags(common: argparse.ArgumentParser) -> None:
@@ -239,3 +310,6 @@ def add_backend_flags(common: argparse.ArgumentParser) -> None:
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     logging.basicConfig(stream=sys.stderr, level=level, format="subagents %(levelname)s %(name)s: %(message)s")
+    if verbose < 2:  # one line per HTTP request is noise at -v; -vv shows it
+        for name in ("httpx", "httpx2", "httpcore", "anthropic"):
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -61,13 +61,13 @@ def pattern_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[s
     return values
 
 
-def add_pattern_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+def add_pattern_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     """The five pattern commands; each prints the pattern's answer on stdout and its tree on stderr."""
     out = argparse.ArgumentParser(add_help=False)
     out.add_argument("--context", help="background for the agents")
     out.add_argument("--file", action="append", default=[], metavar="PATH", help="a file to start from")
     out.add_argument("--json", action="store_true", help="print the whole structured result as JSON")
-    parents = [common, out]
+    parents = [*parents, out]
 
     route = sub.add_parser("route", parents=parents, help="the router picks a specialist, which then runs")
     route.add_argument("task")

@@ -5,20 +5,33 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 
 import anyio
 
 from subagents.cli.settings import build_app, settings_from_args
-from subagents.config import check_dirs
+from subagents.config import Settings, check_dirs
+from subagents.errors import ConfigError
 from subagents.providers.claude_code.nesting import refuse_if_nested
 from subagents.tools.bash import BashPolicy
 from subagents.tools.jail import find_jail
 
 log = logging.getLogger(__name__)
 
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
 
 def cmd_serve(args: argparse.Namespace) -> int:
     refuse_if_nested("serve")
+    if args.transport == "stdio" and (args.port is not None or args.host is not None):
+        given = " and ".join(f"--{flag}" for flag in ("host", "port") if getattr(args, flag) is not None)
+        raise ConfigError(
+            f"{given} only apply to HTTP, and this would serve stdio: add --transport http "
+            f"(subagents serve --transport http --port {args.port or DEFAULT_PORT})."
+        )
+    host = args.host or DEFAULT_HOST
+    port = DEFAULT_PORT if args.port is None else args.port
     bash = BashPolicy(
         enabled=bool(args.allow_bash),
         allow=tuple(args.allow_bash),
@@ -30,24 +43,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(
         args,
         transport=args.transport,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         bash=bash,
         max_concurrent_runs=args.max_concurrent_runs,
     )
+    if args.transport == "http":
+        return _serve_http(args, settings, host=host, port=port)
     app = build_app(settings)
     from subagents.mcp import server as mcp_server
-    from subagents.mcp.http import HttpSecurity
 
-    if args.transport == "http":
-        security = HttpSecurity(
-            host=args.host,
-            auth_token=args.auth_token or os.environ.get("SUBAGENTS_AUTH_TOKEN"),
-            allowed_origins=tuple(args.allowed_origin),
-            allowed_hosts=tuple(args.allowed_host),
-            trusted_proxies=tuple(args.trusted_proxy),
+    if sys.stdin.isatty():
+        say(
+            f"an MCP server on stdio with {len(app.catalog.agents)} agents, waiting for an MCP client such as "
+            "Claude Code (`subagents install claude-code` adds it there); what you type here is not read as "
+            "commands (try `subagents run AGENT TASK` or `subagents demo`). Stop it with Ctrl-C."
         )
-        anyio.run(mcp_server.serve_http, app, security, args.port)
-    else:
-        anyio.run(mcp_server.serve_stdio, app)
+    anyio.run(mcp_server.serve_stdio, app)
     return 0
+
+
+def _serve_http(args: argparse.Namespace, settings: Settings, *, host: str, port: int) -> int:
+    from subagents.mcp import server as mcp_server
+    from subagents.mcp.http import HttpSecurity, bind_socket, check_bind
+
+    security = HttpSecurity(
+        host=host,
+        auth_token=args.auth_token or os.environ.get("SUBAGENTS_AUTH_TOKEN"),
+        allowed_origins=tuple(args.allowed_origin),
+        allowed_hosts=tuple(args.allowed_host),
+        trusted_proxies=tuple(args.trusted_proxy),
+    )
+    check_bind(security)  # a refused deployment says why before any socket opens
+    sock = bind_socket(host, port)  # a port in use is one sentence, before the app starts
+    app = build_app(settings)
+    token = "bearer token required" if security.auth_token else "no token: this machine only"
+
+    def listening(url: str) -> None:
+        say(f"listening on {url} (Streamable HTTP, {token}). Stop it with Ctrl-C.")
+
+    anyio.run(lambda: mcp_server.serve_http(app, security, port, sock=sock, on_listening=listening))
+    return 0
+
+
+def say(line: str) -> None:
+    """One line for the person at the terminal, on stderr: stdout may be the JSON-RPC channel."""
+    print(f"subagents serve: {line}", file=sys.stderr, flush=True)

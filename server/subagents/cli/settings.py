@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
+    """Settings from the flags a command has; the run flags (store, budgets) only `serve` and `run` take."""
     env = os.environ
+    args = argparse.Namespace(**(vars(_RUN_FLAG_DEFAULTS) | vars(args)))
     agents_dirs = split_paths(env.get("SUBAGENTS_AGENTS_DIR")) + tuple(args.agents_dir)
     roots = check_dirs(tuple(args.root) or split_paths(env.get("SUBAGENTS_ROOTS")), "--root")
     project_dir = project_dir_from_env(env) or (roots[0] if roots else Path.cwd().resolve())
@@ -60,6 +62,28 @@ def claude_code_settings(args: argparse.Namespace, **overrides: object) -> Claud
         return ClaudeCodeSettings.model_validate(values | overrides)
     except ValidationError as exc:
         raise ConfigError(f"invalid Claude Code settings: {validation_reasons(exc)}") from None
+
+
+_RUN_FLAG_DEFAULTS = argparse.Namespace(
+    store=None,
+    no_store=False,
+    max_output_tokens=None,
+    max_cost=None,
+    daily_budget=None,
+    prices=None,
+    fallback_model=None,
+    timeout=None,
+    max_turns=None,
+    patterns=None,
+    pattern_concurrency=None,
+    max_depth=None,
+    provider=None,
+    warm_sessions=1,
+    warm_idle=600.0,
+    warm_memory=1024,
+    claude_cli=None,
+    claude_settings=[],
+)
 
 
 def make_settings(**values: object) -> Settings:

@@ -63,6 +63,12 @@ ACCEPTED = frozenset(
     }
 )
 MODEL_ALIASES = ("inherit", "sonnet", "opus", "haiku", "fable")
+# Settings under `subagents:` that the model API no longer takes: dropped with a warning, whatever their
+# value, so a file written for an older server still loads (and never sends them).
+RETIRED_OPTIONS = {
+    name: "the Messages API version this server speaks (2026-10-21) refuses sampling parameters on every model"
+    for name in ("temperature", "top_p", "top_k")
+}
 
 
 @dataclass(frozen=True)
@@ -123,12 +129,12 @@ def parse_agent(text: str, *, path: Path | None = None, layer: str = "inline") -
         disallowed_tools=denied or (),
         model=_model(data, warnings),
         max_turns=_max_turns(data, warnings),
-        options=_options(data),
+        options=_options(data, warnings),
         source=path,
         layer=layer,
         fields=data,
     )
-    warnings += tool_notes + denied_notes + _tool_warnings(spec) + _field_warnings(data) + _option_warnings(spec)
+    warnings += tool_notes + denied_notes + _tool_warnings(spec) + _field_warnings(data)
     if not spec.prompt:
         warnings.append("the body is empty, so the agent has no system prompt")
     return spec, warnings
@@ -277,12 +283,17 @@ def _whole_number(value: object) -> int | None:
         return None
 
 
-def _options(data: dict[str, Any]) -> SubagentsOptions:
+def _options(data: dict[str, Any], warnings: list[str]) -> SubagentsOptions:
     raw = data.get("subagents")
     if raw is None:
         return SubagentsOptions()
     if not isinstance(raw, dict):
         raise _Invalid("'subagents' must be a mapping, e.g. subagents: {max_tokens: 4096}")
+    raw = dict(raw)
+    for name, why in RETIRED_OPTIONS.items():
+        if name in raw:
+            raw.pop(name)
+            warnings.append(f"'subagents.{name}' is not honoured and is dropped: {why}; remove it from the file")
     try:
         return SubagentsOptions.model_validate(raw)
     except ValidationError as exc:
@@ -299,15 +310,6 @@ def _tool_warnings(spec: AgentSpec) -> list[str]:
     return [
         f"tools not available in subagents, ignored: {', '.join(unknown)} "
         f"(available: {', '.join(READ_TOOLS + WRITE_TOOLS)})"
-    ]
-
-
-def _option_warnings(spec: AgentSpec) -> list[str]:
-    if spec.options.temperature is None:
-        return []
-    return [
-        "'subagents.temperature' is not honoured: the Messages API version this server speaks (2026-10-21) "
-        "refuses sampling parameters on every model, so it is not sent; remove it"
     ]
 
 

@@ -43,6 +43,7 @@ class SubagentsOptions(BaseModel):
         if value is not None and (problem := schema_problem(value)):
             raise ValueError(f"the output schema {problem}")
         return value
+
     provider: Literal["anthropic", "claude-code", "auto"] | None = Field(
         default=None, description="who runs this agent: the Messages API, Claude Code, or the server's choice"
     )

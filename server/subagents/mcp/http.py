@@ -30,11 +30,13 @@ principal and a tool reads it with `get_access_token()`, exactly as under the SD
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
 import re
 import signal
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -210,8 +212,54 @@ def uvicorn_config(asgi: Starlette, security: HttpSecurity, port: int) -> uvicor
     )
 
 
-async def serve_http(server: MCPServer, security: HttpSecurity, port: int) -> None:
-    """Serve until cancelled or signalled. Checks the bind before opening any socket."""
+def bind_socket(host: str, port: int) -> socket.socket:
+    """The listening socket, opened before anything else starts, so a port in use is one sentence, not a
+    traceback from inside the server. Raises ConfigError with the fix."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(bind_problem(host, port, exc)) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def bind_problem(host: str, port: int, exc: OSError) -> str:
+    """What went wrong binding host:port, and what to do about it."""
+    where = f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"Port {port} on {host} is already in use (another `subagents serve`?). Stop that process, or "
+            "pick a free port with --port N."
+        )
+    if exc.errno == errno.EACCES:
+        return f"Binding {where} needs privileges this user lacks: pick a port above 1023 with --port N."
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine: pass --host with one of its addresses, or 127.0.0.1."
+    if isinstance(exc, socket.gaierror):
+        return f"--host {host!r} does not resolve to an address: pass an IP address or a resolvable name."
+    return f"Cannot listen on {where}: {exc.strerror or exc}. Pick another --host or --port."
+
+
+def mcp_url(security: HttpSecurity, port: int) -> str:
+    shown = f"[{security.host}]" if ":" in security.host else security.host
+    return f"http://{shown}:{port}{MCP_PATH}"
+
+
+async def serve_http(
+    server: MCPServer,
+    security: HttpSecurity,
+    port: int,
+    *,
+    sock: socket.socket | None = None,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until cancelled or signalled. Checks the bind before opening any socket; `sock`, when given, is
+    the socket `bind_socket` already opened on `port`. `on_listening` hears the URL once clients can connect."""
     import uvicorn
 
     class _Server(uvicorn.Server):
@@ -221,6 +269,11 @@ async def serve_http(server: MCPServer, security: HttpSecurity, port: int) -> No
         def capture_signals(self) -> Iterator[None]:
             yield
 
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if on_listening is not None and not self.should_exit:
+                on_listening(mcp_url(security, port))
+
     asgi = build_http_app(server, security)
     if security.host in WILDCARD_BINDS and not security.allowed_hosts:
         log.warning(
@@ -228,19 +281,17 @@ async def serve_http(server: MCPServer, security: HttpSecurity, port: int) -> No
             "localhost or a loopback address are accepted (others get 421)"
         )
     config = uvicorn_config(asgi, security, port)
-    shown = f"[{security.host}]" if ":" in security.host else security.host
     log.info(
-        "serving Streamable HTTP at http://%s:%d%s (bearer token %s; X-Forwarded-For trusted from %s)",
-        shown,
-        port,
-        MCP_PATH,
+        "serving Streamable HTTP at %s (bearer token %s; X-Forwarded-For trusted from %s)",
+        mcp_url(security, port),
         "required" if security.auth_token else "off: loopback only",
         ", ".join(security.trusted_proxies) or "nobody",
     )
+    sock = sock or bind_socket(security.host, port)
     uv = _Server(config)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_on_signal, uv)
-        await uv.serve()
+        await uv.serve(sockets=[sock])
         tg.cancel_scope.cancel()
 
 

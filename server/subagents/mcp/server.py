@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
+from collections.abc import Callable
 
 import anyio
 from mcp.server.mcpserver import MCPServer
@@ -66,19 +68,32 @@ async def stop_on_signal(scope: anyio.CancelScope, app: Subagents, grace_s: floa
     """SIGTERM / SIGINT cancel every run (each records itself as cancelled), then stop the server.
 
     The SDK reads stdin in a worker thread that cancellation cannot interrupt, so if that read still
-    blocks after `grace_s`, the process exits anyway: the runs were recorded by then."""
+    blocks after `grace_s`, the process exits anyway: the runs were recorded by then. With no run going
+    there is nothing to record, so it exits at once (Ctrl-C in a terminal)."""
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
-            log.info("received %s; stopping", signal.Signals(signum).name)
+            idle = app.limiter.idle
+            log.info(
+                "received %s; stopping%s",
+                signal.Signals(signum).name,
+                " (no run was going)" if idle else ", cancelling the runs in flight",
+            )
             app.jobs.cancel_all()
             scope.cancel()
-            timer = threading.Timer(grace_s, os._exit, args=(0,))
+            timer = threading.Timer(0.05 if idle else grace_s, os._exit, args=(0,))
             timer.daemon = True
             timer.start()
             return
 
 
-async def serve_http(app: Subagents, security: http.HttpSecurity, port: int) -> None:
+async def serve_http(
+    app: Subagents,
+    security: http.HttpSecurity,
+    port: int,
+    *,
+    sock: socket.socket | None = None,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
     server = build_server(app)
     async with app:
-        await http.serve_http(server, security, port)
+        await http.serve_http(server, security, port, sock=sock, on_listening=on_listening)

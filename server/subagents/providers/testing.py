@@ -22,9 +22,7 @@ breakpoint is written, and a later request reads the longest cached prefix it sh
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import re
 import signal
 import sys
 import threading
@@ -33,8 +31,8 @@ from typing import Any, Self
 
 import anyio.to_thread
 
+from subagents.providers.demo_model import DEMO_NOTE, demo_responder
 from subagents.providers.fake_cache import PromptCache, approx_tokens
-from subagents.providers.fake_schema import sample_instance
 from subagents.providers.fake_server import (
     Block,
     FakeHTTPServer,
@@ -42,17 +40,15 @@ from subagents.providers.fake_server import (
     Reply,
     Script,
     Wire,
-    content_blocks,
-    content_text,
     error,
     json_wire,
     logger,
     message_json,
     stream_events,
-    tool_result,
 )
 
 __all__ = [
+    "DEMO_NOTE",
     "FakeMessagesServer",
     "RecordedRequest",
     "Reply",
@@ -247,76 +243,6 @@ class FakeMessagesServer:
     def _count_disconnect(self) -> None:
         with self._lock:
             self._disconnects += 1
-
-
-# --- a deterministic model for offline demos ---
-
-# A path with a directory part and an extension: src/app.py, ./x.py, /abs/path.py (not URLs).
-_PATH = re.compile(r"(?<![\w/:.~-])~?/?(?:[\w.-]+/)+[\w.-]+\.[A-Za-z0-9]+(?![\w/])")
-# A bare file name (README.md): a stem of two or more characters and a lettered extension, so that
-# "e.g." and "v1.2" are not taken for files.
-_BARE_NAME = re.compile(r"(?<![\w/:.~-])[\w-]{2,}(?:\.[\w-]+)*\.[A-Za-z][A-Za-z0-9]{0,4}(?![\w/])(?!\.\w)")
-_LINE_NUMBER = re.compile(r"^\s*\d+\t")
-DEMO_NOTE = "This is the offline demo model, not a real review: set ANTHROPIC_API_KEY for real reviews."
-
-
-def demo_responder(request: RecordedRequest) -> Reply:
-    """Read every file path the user's text names, one per turn, then report each file's first line (as a
-    JSON value that matches the schema, when the request asks for structured output)."""
-    if "Read" in request.tool_names:
-        asked = {str(_args(call).get("file_path")) for call in _tool_calls(request).values()}
-        for path in _mentioned_paths(request):
-            if path not in asked:
-                return tool_use("Read", {"file_path": path})
-    report = _demo_report(request)
-    if request.output_schema is not None:
-        return text(json.dumps(sample_instance(request.output_schema, report)))
-    return text(report)
-
-
-def _mentioned_paths(request: RecordedRequest) -> list[str]:
-    """Paths in the user's own text blocks; tool results are file contents, not requests."""
-    texts = [content_text(m.get("content")) for m in request.messages if m.get("role") == "user"]
-    found = [path for t in texts for pattern in (_PATH, _BARE_NAME) for path in pattern.findall(t)]
-    return list(dict.fromkeys(found))
-
-
-def _tool_calls(request: RecordedRequest) -> dict[str, Block]:
-    blocks = [b for m in request.messages if m.get("role") == "assistant" for b in content_blocks(m.get("content"))]
-    return {str(b.get("id")): b for b in blocks if b.get("type") == "tool_use"}
-
-
-def _args(call: Block | None) -> dict[str, Any]:
-    args = (call or {}).get("input")
-    return args if isinstance(args, dict) else {}
-
-
-def _first_content_line(content: str) -> str:
-    """The first line of the file itself: past the `<file ...>` fence, without Read's line number."""
-    for line in content.splitlines():
-        if line.strip() and not line.lstrip().startswith("<"):
-            return _LINE_NUMBER.sub("", line).strip()
-    return "(empty)"
-
-
-def _demo_report(request: RecordedRequest) -> str:
-    calls = _tool_calls(request)
-    results = [
-        tool_result(b)
-        for m in request.messages
-        if m.get("role") == "user"
-        for b in content_blocks(m.get("content"))
-        if b.get("type") == "tool_result"
-    ]
-    lines = ["## Report (offline demo model)", ""]
-    for result in results:
-        call = calls.get(str(result["tool_use_id"]))
-        what = _args(call).get("file_path") or (call or {}).get("name", "unknown tool")
-        first = _first_content_line(result["content"])
-        lines.append(f"- `{what}`{' (error)' if result['is_error'] else ''}: {first[:200]}")
-    if not results:
-        lines.append("- No files were read.")
-    return "\n".join([*lines, "", DEMO_NOTE])
 
 
 # --- python -m subagents.providers.testing ---

@@ -1,0 +1,1 @@
+"""The sample shop: user lookups and the admin search page."""
