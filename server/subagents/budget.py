@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from subagents.errors import ConfigError
 from subagents.messages import Usage
+
+T = TypeVar("T", int, float)
 
 
 class Price(BaseModel):
@@ -26,6 +29,7 @@ class Price(BaseModel):
     # Some models bill a whole request at a higher band once its prompt passes a size.
     long_prompt_tokens: int | None = None
     long_prompt_factor: float = 1.0
+    web_search: float = Field(default=10.0, ge=0)  # USD per 1,000 searches; web fetch costs only its tokens
 
     def cost(self, usage: Usage) -> float:
         prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
@@ -36,7 +40,7 @@ class Price(BaseModel):
             + usage.cache_creation_input_tokens * self.cache_write
             + usage.cache_read_input_tokens * self.cache_read
         )
-        return total * factor / 1_000_000
+        return total * factor / 1_000_000 + usage.web_search_requests * self.web_search / 1000
 
 
 DEFAULT_PRICES: Mapping[str, Price] = {
@@ -93,20 +97,59 @@ class RunBudget(BaseModel):
     daily_cost_usd: float | None = Field(default=None, gt=0)
     spent_today_usd: float = 0.0  # known cost of earlier runs today, when a daily budget is set
 
+    def within(self, output_tokens: int | None, cost_usd: float | None) -> RunBudget:
+        """This budget, lowered to what a delegating run has left (None: no limit from it)."""
+        return self.model_copy(
+            update={
+                "max_output_tokens": _lowest(self.max_output_tokens, output_tokens),
+                "max_cost_usd": _lowest(self.max_cost_usd, cost_usd),
+            }
+        )
+
+
+def _lowest(a: T | None, b: T | None) -> T | None:
+    return b if a is None else a if b is None else min(a, b)
+
 
 class BudgetMeter:
-    """Adds up what a run spends, turn by turn, and says when a budget is passed."""
+    """Adds up what a run spends, turn by turn, and says when a budget is passed. What the runs it delegates
+    to spend counts against its budgets too (`add_delegated`), so delegating never multiplies a ceiling."""
 
     def __init__(self, budget: RunBudget, prices: PriceTable) -> None:
         self.budget = budget
         self.prices = prices
         self.usage = Usage()
         self.cost_usd: float | None = 0.0
+        self._delegated_output_tokens = 0
+        self._delegated_cost_usd: float | None = 0.0
 
     def add(self, model: str, usage: Usage) -> None:
         self.usage += usage
         cost = self.prices.cost(model, usage)
         self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
+
+    def add_delegated(self, usage: Usage, cost_usd: float | None) -> None:
+        """A delegated run's spending: it counts against this run's budgets, not in its own usage or cost."""
+        self._delegated_output_tokens += usage.output_tokens
+        if cost_usd is None or self._delegated_cost_usd is None:
+            self._delegated_cost_usd = None
+        else:
+            self._delegated_cost_usd += cost_usd
+
+    def left(self) -> tuple[int | None, float | None]:
+        """Output tokens and USD this run may still spend, None where there is no limit: the most a run it
+        delegates to may get."""
+        b = self.budget
+        tokens = None if b.max_output_tokens is None else b.max_output_tokens - self._output_tokens()
+        return tokens, self._cost_left()
+
+    def _output_tokens(self) -> int:
+        return self.usage.output_tokens + self._delegated_output_tokens
+
+    def _spent(self) -> float | None:
+        if self.cost_usd is None or self._delegated_cost_usd is None:
+            return None
+        return self.cost_usd + self._delegated_cost_usd
 
     def allowance(self, model: str, wanted: int) -> int:
         """Output tokens the next turn may use: `wanted`, cut so one turn cannot overshoot the output-token
@@ -114,7 +157,7 @@ class BudgetMeter:
         allowed = wanted
         b = self.budget
         if b.max_output_tokens is not None:
-            allowed = min(allowed, b.max_output_tokens - self.usage.output_tokens)
+            allowed = min(allowed, b.max_output_tokens - self._output_tokens())
         price = self.prices.price(model)
         left = self._cost_left()
         if price is not None and price.output > 0 and left is not None:
@@ -122,7 +165,7 @@ class BudgetMeter:
         return max(allowed, 1)
 
     def _cost_left(self) -> float | None:
-        b, spent = self.budget, self.cost_usd
+        b, spent = self.budget, self._spent()
         if spent is None:
             return None
         lefts = []
@@ -133,18 +176,14 @@ class BudgetMeter:
         return min(lefts) if lefts else None
 
     def exceeded(self) -> str | None:
-        b = self.budget
-        if self.cost_usd is None and (b.max_cost_usd is not None or b.daily_cost_usd is not None):
+        b, spent, tokens = self.budget, self._spent(), self._output_tokens()
+        if spent is None and (b.max_cost_usd is not None or b.daily_cost_usd is not None):
             # Fail closed: a budget we cannot measure is treated as spent.
             return "the cost budget cannot be enforced: a model of this run has no price in the price table"
-        if b.max_output_tokens is not None and self.usage.output_tokens >= b.max_output_tokens:
-            return f"output-token budget reached ({self.usage.output_tokens} of {b.max_output_tokens})"
-        if self.cost_usd is not None and b.max_cost_usd is not None and self.cost_usd >= b.max_cost_usd:
-            return f"cost budget reached (${self.cost_usd:.4f} of ${b.max_cost_usd:.4f})"
-        if (
-            self.cost_usd is not None
-            and b.daily_cost_usd is not None
-            and b.spent_today_usd + self.cost_usd >= b.daily_cost_usd
-        ):
+        if b.max_output_tokens is not None and tokens >= b.max_output_tokens:
+            return f"output-token budget reached ({tokens} of {b.max_output_tokens})"
+        if spent is not None and b.max_cost_usd is not None and spent >= b.max_cost_usd:
+            return f"cost budget reached (${spent:.4f} of ${b.max_cost_usd:.4f})"
+        if spent is not None and b.daily_cost_usd is not None and b.spent_today_usd + spent >= b.daily_cost_usd:
             return f"the server's daily cost budget is reached (${b.daily_cost_usd:.2f})"
         return None
