@@ -42,7 +42,7 @@ class Write(_FileTool):
 
     def _run(self, args: dict[str, Any]) -> ToolOutput:
         raw = args["file_path"]
-        data = _encode(args["content"], "content")
+        data = encode_text(args["content"], "content")
         if isinstance(data, ToolOutput):
             return data
         path, created = resolve_for_write(self.sandbox, raw)
@@ -80,14 +80,14 @@ class Edit(_FileTool):
         if old == new:
             return _error("Edit: old_string and new_string are the same, so there is nothing to change.")
         path = self.sandbox.resolve(raw, kind="file")
-        text = _read_text(path, raw)
+        text = read_text(path, raw)
         if isinstance(text, ToolOutput):
             return text
         count = text.count(old)
-        problem = _count_problem(count, raw, text, old, args.get("replace_all", False))
+        problem = count_problem(count, raw, text, old, args.get("replace_all", False))
         if problem is not None:
             return _error(problem)
-        data = _encode(text.replace(old, new, -1 if args.get("replace_all") else 1), "the edited file")
+        data = encode_text(text.replace(old, new, -1 if args.get("replace_all") else 1), "the edited file")
         if isinstance(data, ToolOutput):
             return data
         write_file(path, data, raw)
@@ -96,7 +96,8 @@ class Edit(_FileTool):
         return ToolOutput(text=f'Edited "{self.sandbox.display(path)}": replaced {done} (first at line {line}).')
 
 
-def _count_problem(count: int, raw: str, text: str, old: str, replace_all: bool) -> str | None:
+def count_problem(count: int, raw: str, text: str, old: str, replace_all: bool) -> str | None:
+    """Why `old`, found `count` times, cannot be replaced as asked; None when it can."""
     if count == 0:
         hint = ""
         if "\r\n" in text and "\n" in old and "\r\n" not in old:
@@ -113,7 +114,8 @@ def _count_problem(count: int, raw: str, text: str, old: str, replace_all: bool)
     return None
 
 
-def _read_text(path: Path, raw: str) -> str | ToolOutput:
+def read_text(path: Path, raw: str) -> str | ToolOutput:
+    """The UTF-8 text of a file to edit, or the error output that says why it cannot be edited."""
     with open_regular(path, raw) as f:
         size = os.fstat(f.fileno()).st_size
         if size > MAX_WRITE_BYTES:
@@ -127,7 +129,8 @@ def _read_text(path: Path, raw: str) -> str | ToolOutput:
         return _error(f'Edit: "{raw}" is not UTF-8 text; Edit changes UTF-8 text files only.')
 
 
-def _encode(text: str, what: str) -> bytes | ToolOutput:
+def encode_text(text: str, what: str) -> bytes | ToolOutput:
+    """`text` as UTF-8 within the write limit, or the error output that says why not."""
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates from a JSON \ud800 escape
