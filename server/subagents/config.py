@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from subagents.errors import ConfigError
 from subagents.providers.base import DEFAULT_ALIASES, DEFAULT_MODEL
 from subagents.tools.bash import BashPolicy
+from subagents.tools.web import WebPolicy
 
 
 class Settings(BaseModel):
@@ -46,6 +47,12 @@ class Settings(BaseModel):
     # once from one turn, so one user's parallel fan-out is never refused.
     max_concurrent_runs: int = Field(default=10, ge=1, le=10_000)
     bash: BashPolicy = BashPolicy()  # off unless --allow-bash names command prefixes
+    web: WebPolicy = WebPolicy()  # WebFetch and WebSearch: off unless --web-tools
+    # A run at this depth may not delegate further (Task); a call from the client is depth 1. As Claude Code.
+    max_delegation_depth: int = Field(default=3, ge=1, le=10)
+    # MCP surface: one tool per agent ("off"), one delegate tool ("on"), or by catalog size ("auto").
+    catalog_mode: Literal["auto", "on", "off"] = "auto"
+    agents_filter: tuple[str, ...] = ()  # --agents: names or globs of the agents to serve; empty: all
     transport: Literal["stdio", "http"] = "stdio"
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=0, le=65535)
