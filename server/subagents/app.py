@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict
 from subagents.budget import BudgetMeter, PriceTable, RunBudget
 from subagents.config import Settings
 from subagents.conversation import first_user_message, follow_up
-from subagents.definitions.catalog import Catalog, default_layers, load_catalog
+from subagents.definitions.catalog import Catalog, default_layers, load_catalog, select_agents
 from subagents.definitions.spec import AgentSpec
+from subagents.delegation import Delegation, Nesting
 from subagents.errors import AgentNotFoundError, ModelCallError, ModelNotConfiguredError, SubagentsError
 from subagents.events import EventSink, discard
+from subagents.grants import ToolGrant, grant_tools
 from subagents.history.records import RunInput
 from subagents.history.store import RunStore
 from subagents.jobs import JobManager, StartedSink
@@ -31,8 +33,10 @@ from subagents.providers.base import ModelProvider, ModelResolver
 from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.recorder import RunRecorder
 from subagents.roots import effective_roots
+from subagents.tools.base import Tool
 from subagents.tools.registry import Toolbox
-from subagents.toolset import available_tools, open_toolset
+from subagents.tools.web import web_tool_specs
+from subagents.toolset import Toolset, open_toolset
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class RunOutcome(BaseModel):
     error_kind: str | None = None
     continued_from: str | None = None
     diff: str | None = None  # a writing agent's changes, to apply with `git apply` in the project root
+    unavailable_tools: tuple[str, ...] = ()  # tools the agent's file names that it did not get here
 
 
 class Subagents:
@@ -90,7 +95,7 @@ class Subagents:
         layers = default_layers(
             project_dir=settings.project_dir or Path.cwd(), extra_dirs=settings.agents_dirs, bundled=settings.bundled
         )
-        catalog = load_catalog(layers, require_dirs=settings.agents_dirs)
+        catalog = select_agents(load_catalog(layers, require_dirs=settings.agents_dirs), settings.agents_filter)
         # Our own retries (with a breaker and a fallback) replace the SDK's.
         api = AnthropicProvider(AnthropicSettings.from_env(dict(env), max_retries=0))
         provider = ResilientProvider(
@@ -145,21 +150,24 @@ class Subagents:
 
     def _log_tool_gaps(self, specs: Iterable[AgentSpec]) -> None:
         for spec in specs:
-            missing = [t for t in spec.effective_tools if t not in self.tool_names(spec)]
-            if spec.tools is not None and missing:
-                # Bundled agents list Bash on purpose (it is opt-in here), so that is no warning.
-                level = logging.INFO if spec.layer == "bundled" else logging.WARNING
-                log.log(
-                    level,
-                    "%s: %s not available on this server%s; the agent runs with %s",
-                    spec.name,
-                    ", ".join(missing),
-                    " (Bash is enabled with --allow-bash PREFIX)" if "Bash" in missing else "",
-                    ", ".join(self.tool_names(spec)) or "no tools",
-                )
+            grant = self.grant(spec)
+            if not grant.lacking:
+                continue
+            # Bundled agents list Bash on purpose (it is opt-in here), so that is no warning.
+            level = logging.INFO if spec.layer == "bundled" and not grant.refused else logging.WARNING
+            runs = (
+                "calls are refused" if grant.refused else f"the agent runs with {', '.join(grant.tools) or 'no tools'}"
+            )
+            lacks = ", ".join(lack.explained() for lack in grant.lacking)
+            where = spec.source or spec.name
+            log.log(level, "%s: %s: not available on this server: %s; %s", where, spec.name, lacks, runs)
+
+    def grant(self, spec: AgentSpec, *, depth: int = 1) -> ToolGrant:
+        """What `spec` gets on this server, and what it lacks: the one answer every edge shows."""
+        return grant_tools(spec, self.settings, depth=depth)
 
     def tool_names(self, spec: AgentSpec) -> tuple[str, ...]:
-        return available_tools(spec.effective_tools, self.settings.bash)
+        return self.grant(spec).tools
 
     def agent(self, name: str) -> AgentSpec:
         spec = self.catalog.get(name)
@@ -220,9 +228,10 @@ class Subagents:
         started: StartedSink | None = None,
         client: str | None = None,
         principal: Principal = LOCAL,
+        parent_id: str | None = None,
     ) -> RunOutcome:
         """Run one agent on a new task, in one of `principal`'s run slots (TooManyRuns when none is free).
-        `started` hears the run id as soon as it exists."""
+        `started` hears the run id as soon as it exists; `parent_id` records it as that run's child."""
         spec = self.agent(agent)
         with self.limiter.reserve(principal):
             return await self._execute(
@@ -233,6 +242,26 @@ class Subagents:
                 roots=roots,
                 started=started,
                 client=client,
+                principal=principal,
+                nesting=Nesting(parent_id=parent_id),
+            )
+
+    async def run_delegated(
+        self, agent: str, task: str, nesting: Nesting, *, events: EventSink, client: str | None, principal: Principal
+    ) -> RunOutcome:
+        """A run another run hands work to (Task): its child, one level deeper, in a run slot of its own."""
+        spec = self.agent(agent)
+        with self.limiter.reserve(principal):
+            return await self._execute(
+                spec,
+                [first_user_message(task)],
+                RunInput(task=task),
+                events=events,
+                roots=nesting.roots,
+                started=None,
+                client=client,
+                principal=principal,
+                nesting=nesting,
             )
 
     async def continue_run(
@@ -265,6 +294,7 @@ class Subagents:
                 client=client,
                 continued_from=run_id,
                 roots=roots,
+                principal=principal,
             )
 
     async def _execute(
@@ -278,17 +308,32 @@ class Subagents:
         started: StartedSink | None,
         client: str | None,
         continued_from: str | None = None,
+        principal: Principal = LOCAL,
+        nesting: Nesting | None = None,
     ) -> RunOutcome:
+        nesting = nesting or Nesting()
         model = self.resolver.resolve(spec.model)
         spent = await self.recorder.spent_today() if self.settings.daily_budget_usd else 0.0
-        meter = BudgetMeter(self.budget(spec, spent), self.prices)
+        meter = BudgetMeter(self.budget(spec, spent).within(*nesting.left), self.prices)
         run_id = await self.recorder.start(
-            agent=spec.name, model=model, input=run_input, continued_from=continued_from, client=client
+            agent=spec.name,
+            model=model,
+            input=run_input,
+            continued_from=continued_from,
+            client=client,
+            parent_id=nesting.parent_id,
         )
+        grant = self.grant(spec, depth=nesting.depth)
         base = RunOutcome(
-            run_id=run_id, agent=spec.name, model=model, status="failed", report="", continued_from=continued_from
+            run_id=run_id,
+            agent=spec.name,
+            model=model,
+            status="failed",
+            report="",
+            continued_from=continued_from,
+            unavailable_tools=tuple(lack.name for lack in grant.lacking),
         )
-        run = _Run(spec, conversation, base, model, meter, events, _Progress())
+        run = _Run(spec, conversation, base, model, meter, events, _Progress(), grant, principal, client, nesting)
         try:
             if started is not None:
                 await started(run_id)
@@ -344,14 +389,17 @@ class Subagents:
                 "choose a priced model."
             )
             return _ended(run.base, "failed", message, "unpriced_model")
+        if run.grant.refused:
+            return _ended(run.base, "failed", run.grant.refusal(run.spec.name), "tools_unavailable")
         async with AsyncExitStack() as stack:
+            local = [t for t in run.grant.local if t != run.grant.delegation]
             try:
                 toolset = await stack.enter_async_context(
-                    open_toolset(self.tool_names(run.spec), tuple(roots or self.roots()), self.settings.bash)
+                    open_toolset(local, tuple(roots or self.roots()), self.settings.bash, shared=run.nesting.workspace)
                 )
             except (SubagentsError, ValueError) as exc:
                 return _ended(run.base, "failed", f"The agent's file tools cannot be set up: {exc}", "config")
-            outcome = await self._loop(run, toolset.toolbox)
+            outcome = await self._loop(run, self._toolbox(run, toolset))
             if outcome.status == "cancelled":
                 return outcome
             try:
@@ -359,6 +407,25 @@ class Subagents:
             except SubagentsError as exc:
                 return _ended(outcome, "failed", f"The agent's changes could not be collected: {exc}", "diff")
             return outcome if diff is None else outcome.model_copy(update={"diff": diff})
+
+    def _toolbox(self, run: _Run, toolset: Toolset) -> Toolbox:
+        """The run's own tools, then its Task tool (when it may delegate), then the API's web tools."""
+        extra: dict[str, Tool] = {}
+        if run.grant.delegation is not None:
+            delegation = Delegation(
+                run_id=run.base.run_id,
+                nesting=run.nesting,
+                grant=run.grant,
+                toolset=toolset,
+                meter=run.meter,
+                events=run.events,
+                principal=run.principal,
+                client=run.client,
+                run_delegated=self.run_delegated,
+            )
+            extra[run.grant.delegation] = delegation.tool(self.catalog, self.grant)
+            run.events = delegation.parent_event
+        return toolset.toolbox.extended(extra, web_tool_specs(run.grant.web, self.settings.web))
 
     async def _loop(self, run: _Run, toolbox: Toolbox) -> RunOutcome:
         spec = run.spec
@@ -412,6 +479,10 @@ class _Run:
     meter: BudgetMeter
     events: EventSink
     progress: _Progress
+    grant: ToolGrant
+    principal: Principal
+    client: str | None
+    nesting: Nesting
     on_messages: MessageSink | None = None
 
     def partial(self) -> RunOutcome:

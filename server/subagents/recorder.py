@@ -23,14 +23,21 @@ class RunRecorder:
         self.store = store
 
     async def start(
-        self, *, agent: str, model: str, input: RunInput, continued_from: str | None, client: str | None
+        self,
+        *,
+        agent: str,
+        model: str,
+        input: RunInput,
+        continued_from: str | None,
+        client: str | None,
+        parent_id: str | None = None,
     ) -> str:
         if self.store is None:
             return f"run_{uuid.uuid4().hex[:12]}"
         store = self.store
         return await anyio.to_thread.run_sync(
             lambda: store.create_run(
-                agent=agent, model=model, input=input, continued_from=continued_from, client=client
+                agent=agent, model=model, input=input, continued_from=continued_from, client=client, parent_id=parent_id
             )
         )
 
