@@ -94,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-turns", type=int, metavar="N", help="most model turns a run may take; agents may set fewer (default 50)"
     )
 
+    _add_tool_flags(common)
+
     parser = argparse.ArgumentParser(prog="subagents", description="Specialist LLM subagents as MCP tools.")
     parser.add_argument("--version", action="version", version=f"subagents {__version__}")
     parser.set_defaults(verbose=0)
@@ -104,21 +106,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
     serve.add_argument(
-        "--allow-bash",
-        action="append",
-        default=[],
-        metavar="PREFIX",
-        help="let writing agents (test-writer) run commands starting with PREFIX, e.g. 'python -m pytest', "
-        "inside a bubblewrap sandbox on their isolated copy (repeatable; Bash is off by default)",
+        "--catalog-mode",
+        choices=["auto", "on", "off"],
+        default=os.environ.get("SUBAGENTS_CATALOG_MODE", "auto"),
+        help="on: one delegate tool and list_agents instead of a tool per agent; auto (default): on past 20 agents",
     )
-    serve.add_argument("--bash-timeout", type=float, default=120, metavar="S", help="time limit of one command")
     serve.add_argument(
-        "--bash-ro-bind",
+        "--agents",
         action="append",
         default=[],
-        type=Path,
-        metavar="DIR",
-        help="let Bash commands read DIR (read-only) inside their sandbox, e.g. a toolchain outside /usr (repeatable)",
+        metavar="NAME,GLOB",
+        help="serve only these agents: names or globs such as 'py-*', comma-separated (repeatable)",
     )
     serve.add_argument(
         "--auth-token",
@@ -188,6 +186,52 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the structured result as JSON")
     run.set_defaults(handler=cmd_run)
     return parser
+
+
+def _add_tool_flags(common: argparse.ArgumentParser) -> None:
+    """What agents' tools may do on this server: Bash, the web, delegation. `agents show` and `validate` take
+    them too, so they show exactly what `serve` with the same flags gives each agent."""
+    tools = common.add_argument_group("tools: Bash, the web and delegation (off unless turned on)")
+    tools.add_argument(
+        "--allow-bash",
+        action="append",
+        default=[],
+        metavar="PREFIX",
+        help="let writing agents (test-writer) run commands starting with PREFIX, e.g. 'python -m pytest', "
+        "inside a bubblewrap sandbox on their isolated copy (repeatable; Bash is off by default)",
+    )
+    tools.add_argument("--bash-timeout", type=float, default=120, metavar="S", help="time limit of one command")
+    tools.add_argument(
+        "--bash-ro-bind",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="let Bash commands read DIR (read-only) inside their sandbox, e.g. a toolchain outside /usr (repeatable)",
+    )
+    tools.add_argument(
+        "--web-tools",
+        action="store_true",
+        help="give agents that name WebFetch/WebSearch the Messages API's web fetch and search (they send "
+        "queries and URLs out, and searches cost money; off by default)",
+    )
+    tools.add_argument(
+        "--web-allowed-domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="with --web-tools: only search and fetch this domain and its subdomains (repeatable)",
+    )
+    tools.add_argument(
+        "--web-max-uses", type=int, default=5, metavar="N", help="web searches or fetches per model turn (default 5)"
+    )
+    tools.add_argument(
+        "--max-delegation-depth",
+        type=int,
+        default=3,
+        metavar="N",
+        help="how deep agents may hand work to agents with Task; a client's call is depth 1 (default 3)",
+    )
 
 
 def _setup_logging(verbose: int) -> None:

@@ -9,30 +9,28 @@ import os
 import anyio
 
 from subagents.cli.settings import build_app, settings_from_args
-from subagents.config import check_dirs
-from subagents.tools.bash import BashPolicy
 from subagents.tools.jail import find_jail
 
 log = logging.getLogger(__name__)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    bash = BashPolicy(
-        enabled=bool(args.allow_bash),
-        allow=tuple(args.allow_bash),
-        timeout_s=args.bash_timeout,
-        read_only=check_dirs(tuple(args.bash_ro_bind), "--bash-ro-bind"),
-    )
-    if bash.enabled and isinstance(jail := find_jail(), str):
-        log.warning("--allow-bash is set, but every Bash call will be refused. %s", jail)
     settings = settings_from_args(
         args,
         transport=args.transport,
         host=args.host,
         port=args.port,
-        bash=bash,
         max_concurrent_runs=args.max_concurrent_runs,
+        catalog_mode=args.catalog_mode,
+        agents_filter=tuple(p.strip() for item in args.agents for p in item.split(",") if p.strip()),
     )
+    if settings.bash.enabled and isinstance(jail := find_jail(), str):
+        log.warning("--allow-bash is set, but every Bash call will be refused. %s", jail)
+    if settings.web.enabled:
+        domains = ", ".join(settings.web.allowed_domains) or "any domain"
+        log.info(
+            "web tools on for agents that name WebFetch/WebSearch (%s; %d uses a turn)", domains, settings.web.max_uses
+        )
     app = build_app(settings)
     from subagents.mcp import server as mcp_server
     from subagents.mcp.http import HttpSecurity

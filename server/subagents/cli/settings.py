@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from subagents.config import Settings, check_dirs, parse_aliases, project_dir_from_env, split_paths
 from subagents.errors import ConfigError
+from subagents.tools.bash import BashPolicy
+from subagents.tools.web import WebPolicy
 
 if TYPE_CHECKING:
     from subagents.app import Subagents
@@ -36,10 +38,34 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         daily_budget_usd=args.daily_budget or _float_env(env, "SUBAGENTS_DAILY_BUDGET"),
         prices_file=args.prices,
         fallback_model=args.fallback_model,
+        bash=bash_policy(args),
+        web=web_policy(args),
+        max_delegation_depth=args.max_delegation_depth,
         **({"run_timeout_s": args.timeout} if args.timeout else {}),
         **({"max_turns": args.max_turns} if args.max_turns else {}),
         **extra,
     )
+
+
+def bash_policy(args: argparse.Namespace) -> BashPolicy:
+    return BashPolicy(
+        enabled=bool(args.allow_bash),
+        allow=tuple(args.allow_bash),
+        timeout_s=args.bash_timeout,
+        read_only=check_dirs(tuple(args.bash_ro_bind), "--bash-ro-bind"),
+    )
+
+
+def web_policy(args: argparse.Namespace) -> WebPolicy:
+    if args.web_allowed_domain and not args.web_tools:
+        raise ConfigError("--web-allowed-domain needs --web-tools, which turns the web tools on")
+    try:
+        return WebPolicy(
+            enabled=args.web_tools, allowed_domains=tuple(args.web_allowed_domain), max_uses=args.web_max_uses
+        )
+    except ValidationError as exc:
+        reasons = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise ConfigError(f"web tools: {reasons}") from None
 
 
 def make_settings(**values: object) -> Settings:
