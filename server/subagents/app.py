@@ -1,4 +1,4 @@
-"""Builds every dependency in one place, and runs one agent call end to end."""
+"""Builds every dependency in one place, and runs one agent call end to end (the run itself: execution.py)."""
 
 from __future__ import annotations
 
@@ -7,65 +7,40 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TypeVar
 
 import anyio
-from pydantic import BaseModel, ConfigDict
 
 from subagents.backends import BackendChoice, Backends
 from subagents.budget import BudgetMeter, PriceTable, RunBudget
 from subagents.config import Settings
 from subagents.conversation import first_user_message, follow_up
-from subagents.definitions.catalog import Catalog, default_layers, load_catalog
+from subagents.definitions.catalog import Catalog, default_layers, load_catalog, select_agents
 from subagents.definitions.spec import AgentSpec
-from subagents.errors import AgentNotFoundError, ModelCallError, ModelNotConfiguredError, SubagentsError
-from subagents.events import EventSink, RunEvent, discard
+from subagents.depth import run_depth
+from subagents.errors import AgentNotFoundError, ModelCallError, SubagentsError
+from subagents.events import EventSink, discard
+from subagents.execution import Nesting, RunOutcome, RunStatus, execute
+from subagents.grants import Backend, ToolGrant, grant_tools
 from subagents.history.records import RunInput
 from subagents.history.store import RunStore, store_for
 from subagents.jobs import JobManager, StartedSink
-from subagents.loop import MessageSink, RunLimits, RunResult, run_agent
-from subagents.messages import Message, Usage
+from subagents.loop import RunLimits
 from subagents.principals import LOCAL, Principal, RunLimiter
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.base import ModelProvider, ModelResolver
-from subagents.providers.claude_code.runner import ClaudeCodeBackend, ClaudeCodeJob
+from subagents.providers.claude_code.runner import ClaudeCodeBackend
 from subagents.providers.resilience import ResilientProvider, RetryPolicy
 from subagents.recorder import RunRecorder
 from subagents.roots import effective_roots
-from subagents.tools.workspace import remove_orphaned_workspaces
-from subagents.toolset import Toolset, available_tools, open_toolset
+from subagents.tools.workspace import Workspace, remove_orphaned_workspaces
+
+__all__ = ["RunOutcome", "RunStatus", "Subagents", "tightest"]
 
 log = logging.getLogger(__name__)
 
-RunStatus = Literal["completed", "failed", "cancelled", "budget_exceeded"]
 T = TypeVar("T", int, float)
-
-
-class RunOutcome(BaseModel):
-    """What a caller gets back from one agent call, success or not."""
-
-    model_config = ConfigDict(frozen=True)
-
-    run_id: str
-    agent: str
-    model: str
-    status: RunStatus
-    report: str
-    turns: int = 0
-    usage: Usage = Usage()
-    cost_usd: float | None = None
-    stop_reason: str | None = None
-    error: str | None = None
-    error_kind: str | None = None
-    continued_from: str | None = None
-    diff: str | None = None  # a writing agent's changes, to apply with `git apply` in the project root
-    output: dict[str, Any] | None = None  # the answer as JSON, for an agent that declares an output schema
-    warning: str | None = None  # e.g. the answer did not match the agent's output schema
-    parent_id: str | None = None  # the pattern run this run is part of
-    backend: str | None = None  # anthropic or claude-code
-    billed_to: str | None = None  # who pays for the run, in words
 
 
 class Subagents:
@@ -103,7 +78,7 @@ class Subagents:
         layers = default_layers(
             project_dir=settings.project_dir or Path.cwd(), extra_dirs=settings.agents_dirs, bundled=settings.bundled
         )
-        catalog = load_catalog(layers, require_dirs=settings.agents_dirs)
+        catalog = select_agents(load_catalog(layers, require_dirs=settings.agents_dirs), settings.agents_filter)
         # Our own retries (with a breaker and a fallback) replace the SDK's.
         api_settings = AnthropicSettings.from_env(dict(env), max_retries=0)
         api = AnthropicProvider(api_settings)
@@ -162,7 +137,7 @@ class Subagents:
         try:
             agents = [s for s in self.catalog.agents.values() if (await self.backend_for(s)).backend == "claude-code"]
             runs = [(spec, self.resolver.resolve(spec.model), self.limits(spec)) for spec in agents]
-            await claude_code.prestart(runs, self.roots())
+            await claude_code.prestart(runs, self.roots(), depth=run_depth(self.settings))
         except Exception:  # a warm pool only saves time: calls still start their own sessions
             log.exception("could not pre-start Claude Code sessions")
 
@@ -203,21 +178,21 @@ class Subagents:
 
     def _log_tool_gaps(self, specs: Iterable[AgentSpec]) -> None:
         for spec in specs:
-            missing = [t for t in spec.effective_tools if t not in self.tool_names(spec)]
-            if spec.tools is not None and missing:
-                # Bundled agents list Bash on purpose (it is opt-in here), so that is no warning.
-                level = logging.INFO if spec.layer == "bundled" else logging.WARNING
-                log.log(
-                    level,
-                    "%s: %s not available on this server%s; the agent runs with %s",
-                    spec.name,
-                    ", ".join(missing),
-                    " (Bash is enabled with --allow-bash PREFIX)" if "Bash" in missing else "",
-                    ", ".join(self.tool_names(spec)) or "no tools",
-                )
+            grant = self.grant(spec)
+            if not grant.lacking:
+                continue
+            level = logging.INFO if grant.as_shipped(spec) else logging.WARNING
+            runs = (
+                "calls are refused" if grant.refused else f"the agent runs with {', '.join(grant.tools) or 'no tools'}"
+            )
+            lacks = ", ".join(lack.explained() for lack in grant.lacking)
+            where = spec.source or spec.name
+            log.log(level, "%s: %s: not available on this server: %s; %s", where, spec.name, lacks, runs)
 
-    def tool_names(self, spec: AgentSpec) -> tuple[str, ...]:
-        return available_tools(spec.effective_tools, self.settings.bash)
+    def grant(self, spec: AgentSpec, *, depth: int | None = None, backend: Backend = "anthropic") -> ToolGrant:
+        """What `spec` gets on this server (on `backend`, in a run `depth` deep; None: a client's call), and
+        what it lacks: the one answer every edge shows."""
+        return grant_tools(spec, self.settings, depth=depth, backend=backend)
 
     def agent(self, name: str) -> AgentSpec:
         spec = self.catalog.get(name)
@@ -280,13 +255,17 @@ class Subagents:
         principal: Principal = LOCAL,
         parent_id: str | None = None,
         shared_meter: BudgetMeter | None = None,
+        depth: int | None = None,
+        workspace: Workspace | None = None,
     ) -> RunOutcome:
         """Run one agent on a new task, in one of `principal`'s run slots (TooManyRuns when none is free).
-        `started` hears the run id as soon as it exists. A pattern's child names its pattern run
-        (`parent_id`) and the meter its budget shares with its siblings."""
+        `started` hears the run id as soon as it exists. A child (of a pattern, or of a run that hands it work
+        with Task) names its parent run (`parent_id`), the parent's meter its budget counts against too,
+        its `depth`, and for a Task child of a writer, the parent's isolated copy it works in."""
         spec = agent if isinstance(agent, AgentSpec) else self.agent(agent)
         with self.limiter.reserve(principal):
-            return await self._execute(
+            return await execute(
+                self,
                 spec,
                 [first_user_message(task, context, files)],
                 RunInput(task=task, context=context, files=tuple(files)),
@@ -294,8 +273,8 @@ class Subagents:
                 roots=roots,
                 started=started,
                 client=client,
-                parent_id=parent_id,
-                shared_meter=shared_meter,
+                principal=principal,
+                nesting=Nesting(parent_id=parent_id, depth=depth, meter=shared_meter, workspace=workspace),
             )
 
     async def continue_run(
@@ -324,263 +303,20 @@ class Subagents:
             )
         spec = self.agent(record.agent)
         with self.limiter.reserve(principal):
-            return await self._execute(
+            return await execute(
+                self,
                 spec,
                 follow_up(record.transcript, message),
                 RunInput(task=message),
                 events=events,
+                roots=roots,
                 started=started,
                 client=client,
+                principal=principal,
                 continued_from=run_id,
-                roots=roots,
             )
-
-    async def _execute(
-        self,
-        spec: AgentSpec,
-        conversation: list[Message],
-        run_input: RunInput,
-        *,
-        events: EventSink,
-        roots: Sequence[Path] | None = None,
-        started: StartedSink | None,
-        client: str | None,
-        continued_from: str | None = None,
-        parent_id: str | None = None,
-        shared_meter: BudgetMeter | None = None,
-    ) -> RunOutcome:
-        model = self.resolver.resolve(spec.model)
-        spent = await self.recorder.spent_today() if self.settings.daily_budget_usd else 0.0
-        meter = BudgetMeter(self.budget(spec, spent), self.prices, parent=shared_meter)
-        choice = await self.backend_for(spec)
-        run_id = await self.recorder.start(
-            agent=spec.name,
-            model=model,
-            input=run_input,
-            continued_from=continued_from,
-            client=client,
-            parent_id=parent_id,
-            backend=choice.backend,
-            billed_to=choice.billed_to,
-        )
-        base = RunOutcome(
-            run_id=run_id,
-            agent=spec.name,
-            model=model,
-            status="failed",
-            report="",
-            continued_from=continued_from,
-            parent_id=parent_id,
-            backend=choice.backend,
-            billed_to=choice.billed_to,
-        )
-        run = _Run(spec, conversation, base, model, meter, _metered(events, meter), _Progress(), choice)
-        try:
-            if started is not None:
-                await started(run_id)
-            await self.recorder.messages(run_id, conversation)
-
-            async def on_messages(messages: Sequence[Message]) -> None:
-                run.progress.add(messages)
-                await self.recorder.record_turn(
-                    run_id, messages, turns=run.progress.turns, usage=meter.usage, cost_usd=meter.cost_usd
-                )
-
-            run.on_messages = on_messages
-            with self.recorder.cancellable(run_id) as asked:  # cancel_run from another process, via the store
-                outcome = await self._guarded(run, roots)
-            if asked.cancelled_caught:
-                ended = _ended(run.partial(), "cancelled", "The run was cancelled.", "cancelled")
-                outcome = ended.model_copy(update={"stop_reason": "cancelled"})
-        except BaseException as exc:
-            # Nothing is lost: however the run ends, it ends with a recorded status and the reason.
-            if isinstance(exc, anyio.get_cancelled_exc_class()):
-                ended = _ended(run.partial(), "cancelled", "The run was cancelled.", "cancelled")
-                await self._record(ended.model_copy(update={"stop_reason": "cancelled"}))
-                raise
-            if not isinstance(exc, Exception):  # KeyboardInterrupt, SystemExit: record, then let it stop us
-                await self._record(
-                    _ended(run.partial(), "failed", f"The server stopped ({type(exc).__name__}).", "stopped")
-                )
-                raise
-            log.exception("run %s (%s) failed with an unexpected error", run_id, spec.name)
-            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            message = f"Internal error: {detail}. The server's log has the traceback."
-            outcome = _ended(run.partial(), "failed", message, "internal")
-        await self._record(outcome)
-        return outcome
-
-    async def _record(self, outcome: RunOutcome) -> None:
-        await self.recorder.finish(
-            outcome.run_id,
-            status=outcome.status,
-            report=outcome.report or None,
-            error=outcome.error,
-            usage=outcome.usage,
-            cost_usd=outcome.cost_usd,
-            turns=outcome.turns,
-            stop_reason=outcome.stop_reason,
-            diff=outcome.diff,
-        )
-
-    async def _guarded(self, run: _Run, roots: Sequence[Path] | None) -> RunOutcome:
-        """Run the loop; every way it can end becomes an outcome (cancellation is recorded, then re-raised)."""
-        if reason := run.meter.exceeded():
-            return _ended(run.base, "budget_exceeded", f"Not started: {reason}.", "budget")
-        limits = self.limits(run.spec)
-        if unpriced := self.unpriced((run.model, limits.fallback_model, self.settings.fallback_model)):
-            message = (
-                f"Not started: model {unpriced!r} has no price in this server's price table, so the cost budget "
-                "(--max-cost / --daily-budget) could not be enforced. Add its price with --prices FILE, or "
-                "choose a priced model."
-            )
-            return _ended(run.base, "failed", message, "unpriced_model")
-        async with AsyncExitStack() as stack:
-            try:
-                toolset = await stack.enter_async_context(
-                    open_toolset(
-                        self.tool_names(run.spec),
-                        tuple(roots or self.roots()),
-                        self.settings.bash,
-                        allow_hardlinks=self.settings.allow_hardlinks,
-                    )
-                )
-            except (SubagentsError, ValueError) as exc:
-                return _ended(run.base, "failed", f"The agent's file tools cannot be set up: {exc}", "config")
-            outcome = await self._loop(run, toolset, tuple(roots or self.roots()))
-            if outcome.status == "cancelled":
-                return outcome
-            try:
-                changes = await toolset.changes()
-            except SubagentsError as exc:
-                return _ended(outcome, "failed", f"The agent's changes could not be collected: {exc}", "diff")
-            if changes is None:
-                return outcome
-            report = "\n\n".join(filter(None, (outcome.report, changes.note)))
-            return outcome.model_copy(update={"diff": changes.diff, "report": report})
-
-    async def _loop(self, run: _Run, toolset: Toolset, roots: tuple[Path, ...]) -> RunOutcome:
-        spec = run.spec
-        timeout = self.timeout_s(spec)
-        try:
-            with anyio.fail_after(timeout):
-                if run.choice.require() == "claude-code":
-                    result = await self._claude_code(run, toolset, roots)
-                else:
-                    result = await run_agent(
-                        spec,
-                        run.conversation,
-                        model=run.model,
-                        provider=self.provider,
-                        tools=toolset.toolbox,
-                        limits=self.limits(spec),
-                        events=run.events,
-                        on_messages=run.on_messages,
-                        guard=run.meter,
-                    )
-        except ModelNotConfiguredError as exc:
-            return _ended(run.base, "failed", str(exc), "not_configured")
-        except ModelCallError as exc:
-            return _ended(run.partial(), "failed", str(exc), exc.kind)
-        except TimeoutError:
-            message = f"The run took longer than its {timeout:g} s timeout and was stopped."
-            return _ended(run.partial(), "failed", message, "timeout")
-        return _completed(run.base, result, run.meter)
-
-    async def _claude_code(self, run: _Run, toolset: Toolset, roots: tuple[Path, ...]) -> RunResult:
-        """The run as a Claude Code session, in the writer's isolated copy or on the roots."""
-        assert self.backends is not None and self.backends.claude_code is not None  # chosen only when there
-        workspace = toolset.workspace
-        job = ClaudeCodeJob(
-            spec=run.spec,
-            conversation=run.conversation,
-            model=run.model,
-            limits=self.limits(run.spec),
-            roots=(workspace.path,) if workspace is not None else roots,
-            writes=workspace is not None,
-            run_id=run.base.run_id,
-            continued_from=run.base.continued_from,
-            events=run.events,
-            on_messages=run.on_messages,
-            guard=run.meter,
-        )
-        return await self.backends.claude_code.run(job)
-
-
-class _Progress:
-    """What the loop has produced so far, for partial reports."""
-
-    def __init__(self) -> None:
-        self.turns = 0
-        self.last_text = ""
-
-    def add(self, messages: Sequence[Message]) -> None:
-        for message in messages:
-            if message.role == "assistant":
-                self.turns += 1
-                if message.text.strip():
-                    self.last_text = message.text.strip()
-
-
-@dataclass
-class _Run:
-    """One run in flight: what the loop needs, and what a partial outcome is built from."""
-
-    spec: AgentSpec
-    conversation: list[Message]
-    base: RunOutcome
-    model: str
-    meter: BudgetMeter
-    events: EventSink
-    progress: _Progress
-    choice: BackendChoice
-    on_messages: MessageSink | None = None
-
-    def partial(self) -> RunOutcome:
-        return self.base.model_copy(
-            update={
-                "report": self.progress.last_text,
-                "turns": self.progress.turns,
-                "usage": self.meter.usage,
-                "cost_usd": self.meter.cost_usd,
-            }
-        )
-
-
-def _completed(base: RunOutcome, result: RunResult, meter: BudgetMeter) -> RunOutcome:
-    status: RunStatus = "budget_exceeded" if result.stop_reason == "budget_exceeded" else "completed"
-    return base.model_copy(
-        update={
-            "status": status,
-            "report": result.report,
-            "turns": result.turns,
-            "usage": result.usage,
-            "cost_usd": meter.cost_usd,
-            "stop_reason": result.stop_reason,
-            "output": result.output,
-            "warning": result.output_warning,
-        }
-    )
-
-
-def _metered(events: EventSink, meter: BudgetMeter) -> EventSink:
-    """The run's events, each carrying what the run has used and cost so far (for progress displays)."""
-    if events is discard:
-        return events
-
-    async def sink(event: RunEvent) -> None:
-        await events(event.model_copy(update={"usage": meter.usage, "cost_usd": meter.cost_usd}))
-
-    return sink
 
 
 def tightest(*limits: T | None) -> T | None:
     """The lowest of the limits that are set; None when none is (None means no limit)."""
     return min((limit for limit in limits if limit is not None), default=None)
-
-
-def _ended(base: RunOutcome, status: RunStatus, message: str, kind: str) -> RunOutcome:
-    if status != "cancelled":
-        log.warning("run %s (%s) %s: %s", base.run_id, base.agent, status, message)
-    report = f"{base.report}\n\n{message}" if base.report else f"Error: {message}"
-    return base.model_copy(update={"status": status, "error": message, "error_kind": kind, "report": report})

@@ -26,6 +26,7 @@ class Price(BaseModel):
     # Some models bill a whole request at a higher band once its prompt passes a size.
     long_prompt_tokens: int | None = None
     long_prompt_factor: float = 1.0
+    web_search: float = Field(default=10.0, ge=0)  # USD per 1,000 searches; web fetch costs only its tokens
 
     def cost(self, usage: Usage) -> float:
         prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
@@ -36,7 +37,7 @@ class Price(BaseModel):
             + usage.cache_creation_input_tokens * self.cache_write
             + usage.cache_read_input_tokens * self.cache_read
         )
-        return total * factor / 1_000_000
+        return total * factor / 1_000_000 + usage.web_search_requests * self.web_search / 1000
 
 
 DEFAULT_PRICES: Mapping[str, Price] = {
@@ -97,30 +98,59 @@ class RunBudget(BaseModel):
 class BudgetMeter:
     """Adds up what a run spends, turn by turn, and says when a budget is passed.
 
-    With a `parent` (the meter of the pattern a run belongs to), every turn also counts against the
-    parent's budget, so one budget covers all of a pattern's children."""
+    A run started for another run (a pattern's child, or a Task child of an agent run) gets the other's
+    meter as `parent`. Every turn it takes then counts against the parent's budgets, and so against every
+    ancestor's; its allowance and its budget check are its ancestors' too, so no child is ever given more
+    than any ancestor has left, and delegating never multiplies a ceiling. `usage` and `cost_usd` stay the
+    run's own (what its record keeps, so sums over the store count each turn once); what the runs below it
+    spend is kept apart and counts only against its budgets.
+    """
 
-    def __init__(self, budget: RunBudget, prices: PriceTable, *, parent: BudgetMeter | None = None) -> None:
+    def __init__(
+        self, budget: RunBudget, prices: PriceTable, *, parent: BudgetMeter | None = None, shared_by: str = ""
+    ) -> None:
+        """`shared_by` names who shares this meter's budget, for a child's budget message: "the pattern's runs"."""
         self.budget = budget
         self.prices = prices
         self.parent = parent
+        self.shared_by = shared_by or "the run that delegated this work, and the runs it delegates to"
         self.usage = Usage()
         self.cost_usd: float | None = 0.0
+        self._below_output_tokens = 0  # what the runs below this one spent
+        self._below_cost_usd: float | None = 0.0
 
     def add(self, model: str, usage: Usage) -> None:
         self.usage += usage
         cost = self.prices.cost(model, usage)
         self.cost_usd = None if cost is None or self.cost_usd is None else self.cost_usd + cost
         if self.parent is not None:
-            self.parent.add(model, usage)
+            self.parent._add_below(usage.output_tokens, cost)
+
+    def _add_below(self, output_tokens: int, cost: float | None) -> None:
+        self._below_output_tokens += output_tokens
+        self._below_cost_usd = None if cost is None or self._below_cost_usd is None else self._below_cost_usd + cost
+        if self.parent is not None:
+            self.parent._add_below(output_tokens, cost)
+
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens counted against this meter's budget: its run's and those of the runs below it."""
+        return self.usage.output_tokens + self._below_output_tokens
+
+    @property
+    def spent_usd(self) -> float | None:
+        """USD counted against this meter's budget (None when a model on the way had no price)."""
+        if self.cost_usd is None or self._below_cost_usd is None:
+            return None
+        return self.cost_usd + self._below_cost_usd
 
     def allowance(self, model: str, wanted: int) -> int:
         """Output tokens the next turn may use: `wanted`, cut so one turn cannot overshoot the output-token
-        or cost budget by more than its last token."""
+        or cost budget, this meter's or an ancestor's, by more than its last token."""
         allowed = wanted if self.parent is None else self.parent.allowance(model, wanted)
         b = self.budget
         if b.max_output_tokens is not None:
-            allowed = min(allowed, b.max_output_tokens - self.usage.output_tokens)
+            allowed = min(allowed, b.max_output_tokens - self.output_tokens)
         price = self.prices.price(model)
         left = self._cost_left()
         if price is not None and price.output > 0 and left is not None:
@@ -128,7 +158,7 @@ class BudgetMeter:
         return max(allowed, 1)
 
     def _cost_left(self) -> float | None:
-        b, spent = self.budget, self.cost_usd
+        b, spent = self.budget, self.spent_usd
         if spent is None:
             return None
         lefts = []
@@ -139,20 +169,30 @@ class BudgetMeter:
         return min(lefts) if lefts else None
 
     def exceeded(self) -> str | None:
-        if self.parent is not None and (reason := self.parent.exceeded()):
-            return f"{reason}, shared by the pattern's runs"
-        b = self.budget
-        if self.cost_usd is None and (b.max_cost_usd is not None or b.daily_cost_usd is not None):
+        """Why this run may not go on (its budget, or an ancestor's, is spent), or None."""
+        for meter in self._ancestors():
+            if reason := meter._own_exceeded():
+                return f"{reason}, shared by {meter.shared_by}"
+        return self._own_exceeded()
+
+    def _ancestors(self) -> list[BudgetMeter]:
+        """The meters above this one, the farthest first."""
+        chain: list[BudgetMeter] = []
+        meter = self.parent
+        while meter is not None:
+            chain.append(meter)
+            meter = meter.parent
+        return chain[::-1]
+
+    def _own_exceeded(self) -> str | None:
+        b, spent, tokens = self.budget, self.spent_usd, self.output_tokens
+        if spent is None and (b.max_cost_usd is not None or b.daily_cost_usd is not None):
             # Fail closed: a budget we cannot measure is treated as spent.
             return "the cost budget cannot be enforced: a model of this run has no price in the price table"
-        if b.max_output_tokens is not None and self.usage.output_tokens >= b.max_output_tokens:
-            return f"output-token budget reached ({self.usage.output_tokens} of {b.max_output_tokens})"
-        if self.cost_usd is not None and b.max_cost_usd is not None and self.cost_usd >= b.max_cost_usd:
-            return f"cost budget reached (${self.cost_usd:.4f} of ${b.max_cost_usd:.4f})"
-        if (
-            self.cost_usd is not None
-            and b.daily_cost_usd is not None
-            and b.spent_today_usd + self.cost_usd >= b.daily_cost_usd
-        ):
+        if b.max_output_tokens is not None and tokens >= b.max_output_tokens:
+            return f"output-token budget reached ({tokens} of {b.max_output_tokens})"
+        if spent is not None and b.max_cost_usd is not None and spent >= b.max_cost_usd:
+            return f"cost budget reached (${spent:.4f} of ${b.max_cost_usd:.4f})"
+        if spent is not None and b.daily_cost_usd is not None and b.spent_today_usd + spent >= b.daily_cost_usd:
             return f"the server's daily cost budget is reached (${b.daily_cost_usd:.2f})"
         return None

@@ -13,6 +13,7 @@ from subagents.errors import ConfigError
 from subagents.providers.base import DEFAULT_ALIASES, DEFAULT_MODEL
 from subagents.providers.claude_code.options import ClaudeCodeSettings
 from subagents.tools.bash import BashPolicy
+from subagents.tools.web import WebPolicy
 
 
 class Settings(BaseModel):
@@ -48,12 +49,18 @@ class Settings(BaseModel):
     # once from one turn, so one user's parallel fan-out is never refused.
     max_concurrent_runs: int = Field(default=10, ge=1, le=10_000)
     bash: BashPolicy = BashPolicy()  # off unless --allow-bash names command prefixes
-    # Orchestration patterns: which are served as tools, how many children run at once, how deep delegation
-    # may go (this server's own runs start at `delegation_depth`, which a delegating parent process sets).
+    web: WebPolicy = WebPolicy()  # WebFetch and WebSearch: off unless --web-tools
+    # Orchestration patterns: which are served as tools, how many children run at once.
     patterns: tuple[str, ...] = ("fan_out",)
     pattern_concurrency: int = Field(default=8, ge=1, le=16)
+    # Delegation depth, one count for pattern children, Task children and nested servers: a client's call
+    # is depth `delegation_depth + 1` (a delegating parent process sets SUBAGENTS_DELEGATION_DEPTH, 0 at the
+    # top), each child one deeper, and no run is deeper than `max_depth` (see depth.py).
     max_depth: int = Field(default=3, ge=1, le=10)
     delegation_depth: int = Field(default=0, ge=0, le=100)
+    # MCP surface: one tool per agent ("off"), one delegate tool ("on"), or by catalog size ("auto").
+    catalog_mode: Literal["auto", "on", "off"] = "auto"
+    agents_filter: tuple[str, ...] = ()  # --agents: names or globs of the agents to serve; empty: all
     # Who runs the agents: the Messages API on a key, Claude Code on the user's login, or auto (see backends.py).
     provider: Literal["anthropic", "claude-code", "auto"] = "auto"
     claude_code: ClaudeCodeSettings = ClaudeCodeSettings()

@@ -16,6 +16,7 @@ from subagents.messages import (
     ContentBlock,
     Message,
     ModelRequest,
+    ServerToolSpec,
     TextBlock,
     ToolResultBlock,
     ToolSpec,
@@ -131,6 +132,7 @@ async def run_agent(
             system=spec.prompt,
             messages=tuple(messages),
             tools=tools.specs,
+            server_tools=server_tools(tools),
             max_tokens=limits.max_tokens if guard is None else guard.allowance(model, limits.max_tokens),
             temperature=limits.temperature,
             fallback_model=limits.fallback_model,
@@ -144,6 +146,10 @@ async def run_agent(
         if assistant.text.strip():
             report = assistant.text
         over_budget = _check(guard, response.model or model, response.usage)
+        if stop_reason == "pause_turn" and not over_budget:
+            # The API paused a long turn of its own tools (web search): send it back as is to let it go on.
+            await _emit(on_messages, [assistant])
+            continue
         if over_budget or not (stop_reason == "tool_use" and assistant.tool_uses):
             if over_budget:
                 await _emit(on_messages, [assistant])
@@ -186,6 +192,13 @@ async def run_agent(
 def _retry_note(problem: str, schema: dict[str, Any]) -> Message:
     text = RETRY_OUTPUT_NOTE.format(problem=problem, schema=json.dumps(schema, separators=(",", ":")))
     return Message(role="user", content=(TextBlock(text=text),))
+
+
+def server_tools(tools: ToolRunner) -> tuple[ServerToolSpec, ...]:
+    """Tools the model's API runs itself (web search, web fetch), if the runner offers any: sent with the
+    request, never called here. Optional, so a runner with only its own tools needs nothing more."""
+    specs: tuple[ServerToolSpec, ...] = getattr(tools, "server_tools", ())
+    return specs
 
 
 def _check(guard: Guard | None, model: str, usage: Usage) -> str | None:
@@ -247,7 +260,8 @@ def _batches(calls: Sequence[ToolUseBlock], tools: ToolRunner) -> list[list[int]
 def describe_call(call: ToolUseBlock) -> str:
     """`Grep "password" in src/`: short enough for a progress line."""
     args = call.input
-    main = next((args[k] for k in ("pattern", "file_path", "path", "command") if isinstance(args.get(k), str)), None)
+    keys = ("pattern", "file_path", "path", "command", "subagent_type")
+    main = next((args[k] for k in keys if isinstance(args.get(k), str)), None)
     text = call.name if main is None else f"{call.name} {json.dumps(main)[:80]}"
     where = args.get("path") if "pattern" in args and isinstance(args.get("path"), str) else None
     return f"{text} in {where[:60]}" if where else text

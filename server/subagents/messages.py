@@ -1,7 +1,8 @@
 """The normalized conversation format shared by the loop, the providers and the run store.
 
-It mirrors the Messages API content blocks (text, tool_use, tool_result) because that is the
-richest format we speak; a provider for another API translates to and from these models.
+It mirrors the Messages API content blocks (text, tool_use, tool_result, and the blocks of the tools the
+API runs itself) because that is the richest format we speak; a provider for another API translates to
+and from these models.
 """
 
 from __future__ import annotations
@@ -47,8 +48,31 @@ class RedactedThinkingBlock(_Frozen):
     data: str
 
 
+class ServerToolUseBlock(_Frozen):
+    """A call of a tool the API runs itself (web search, web fetch): kept and sent back, never run here."""
+
+    type: Literal["server_tool_use"] = "server_tool_use"
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+class ServerToolResultBlock(_Frozen):
+    """What the API's own tool returned; `content` is kept exactly as the API sent it, to send it back."""
+
+    type: Literal["web_search_tool_result", "web_fetch_tool_result"]
+    tool_use_id: str
+    content: Any
+
+
 ContentBlock = Annotated[
-    TextBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock,
+    TextBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock
+    | ServerToolUseBlock
+    | ServerToolResultBlock,
     Field(discriminator="type"),
 ]
 
@@ -74,19 +98,25 @@ class ToolSpec(_Frozen):
     input_schema: dict[str, Any]
 
 
+class ServerToolSpec(_Frozen):
+    """A tool the Messages API runs itself, offered with the request: its versioned type, its name, and
+    its settings (allowed domains, uses per request)."""
+
+    type: str  # e.g. web_search_20260318
+    name: str  # e.g. web_search
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
 class Usage(_Frozen):
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
+    web_search_requests: int = 0  # the API's own tools, billed per use
+    web_fetch_requests: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_read_input_tokens=self.cache_read_input_tokens + other.cache_read_input_tokens,
-            cache_creation_input_tokens=self.cache_creation_input_tokens + other.cache_creation_input_tokens,
-        )
+        return Usage(**{name: getattr(self, name) + getattr(other, name) for name in Usage.model_fields})
 
 
 StopReason = str  # end_turn, tool_use, max_tokens, stop_sequence, pause_turn, refusal, ...
@@ -97,6 +127,7 @@ class ModelRequest(_Frozen):
     system: str
     messages: tuple[Message, ...]
     tools: tuple[ToolSpec, ...] = ()
+    server_tools: tuple[ServerToolSpec, ...] = ()
     max_tokens: int = 8192
     temperature: float | None = None
     fallback_model: str | None = None  # tried once when `model` stays overloaded or unavailable

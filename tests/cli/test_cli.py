@@ -66,7 +66,8 @@ def test_show_and_run_warn_only_about_their_own_agent(fake_model: FakeMessagesSe
     run = run_cli("run", "mine", "task", "--root", str(project), env=model_env(fake_model))
     for result in (show, run):
         assert result.returncode == 0, result.stderr
-        assert f"{agents / 'mine.md'}: tools not available in subagents, ignored: WebFetch" in result.stderr
+        expected = "mine: not available on this server: WebFetch (web tools are off; serve --web-tools gives it)"
+        assert f"{agents / 'mine.md'}: {expected}; the agent runs with Read" in result.stderr
         assert "other.md" not in result.stderr and "broken.md" not in result.stderr
     serve_like = run_cli("agents", "validate", "--root", str(project))
     assert "other.md" in serve_like.stdout and "broken.md" in serve_like.stdout

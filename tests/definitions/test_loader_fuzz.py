@@ -21,9 +21,7 @@ from hypothesis import strategies as st
 
 from subagents.definitions.frontmatter import _Yaml12Loader
 from subagents.definitions.loader import _Invalid, load_agent_file, parse_agent
-from subagents.definitions.spec import NAME_PATTERN, READ_TOOLS, RESERVED_NAMES, WRITE_TOOLS, AgentSpec
-
-ALL_TOOLS = READ_TOOLS + WRITE_TOOLS
+from subagents.definitions.spec import ALL_TOOLS, NAME_PATTERN, RESERVED_NAMES, AgentSpec
 
 
 class DUMPER(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]  # libyaml: faster inputs

@@ -191,5 +191,5 @@ def test_build_write_tools_leaves_bash_out_unless_enabled(root: Path) -> None:
     assert list(off) == ["Edit", "Write"]
     policy = BashPolicy(enabled=True, allow=("pytest",))
     on = build_write_tools(WRITE_TOOLS_IMPLEMENTED, sandbox, root, policy)
-    assert list(on) == ["Write", "Edit", "Bash"]
-    assert [t.spec.input_schema["additionalProperties"] for t in on.values()] == [False] * 3
+    assert list(on) == ["Write", "Edit", "MultiEdit", "Bash"]
+    assert [t.spec.input_schema["additionalProperties"] for t in on.values()] == [False] * 4

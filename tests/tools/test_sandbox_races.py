@@ -14,6 +14,7 @@ import pytest
 from subagents.errors import SandboxError
 from subagents.tools.edit import Edit, Write
 from subagents.tools.files import LS, FileTool, Glob, Grep, Read
+from subagents.tools.multiedit import MultiEdit
 from subagents.tools.sandbox import Sandbox
 from tests.race import swapping
 
@@ -62,9 +63,14 @@ async def test_writes_and_edits_never_land_outside(racing: Sandbox, tree: tuple[
         await Write(racing).run({"file_path": f"docs/new{i}.txt", "content": "new\n"})
         await Write(racing).run({"file_path": f"docs/sub{i}/deeper/x.txt", "content": "new\n"})
         await Edit(racing).run({"file_path": "docs/notes.txt", "old_string": "notes", "new_string": "notes"[::-1]})
+        edits = [{"old_string": "o", "new_string": "0"}, {"old_string": "0", "new_string": "o"}]
+        await MultiEdit(racing).run({"file_path": "docs/notes.txt", "edits": edits})
+        await MultiEdit(racing).run(
+            {"file_path": f"docs/multi{i}.txt", "edits": [{"old_string": "", "new_string": "x"}]}
+        )
     assert sorted(os.listdir(outside)) == ["notes.txt", "outside-only.txt"]
     assert (outside / "notes.txt").read_text() == "outside notes\n"
-    assert any(root.glob("*/new*.txt"))  # writes did happen, inside
+    assert any(root.glob("*/new*.txt")) and any(root.glob("*/multi*.txt"))  # writes did happen, inside
 
 
 @pytest.fixture
@@ -77,12 +83,14 @@ def linked(tmp_path: Path) -> tuple[Path, Path]:
     return root, outside
 
 
-async def test_write_and_edit_refuse_a_hard_link_to_a_file_outside(linked: tuple[Path, Path]) -> None:
+async def test_write_edit_and_multiedit_refuse_a_hard_link_to_a_file_outside(linked: tuple[Path, Path]) -> None:
     root, outside = linked
     sandbox = Sandbox([root])
     wrote = await Write(sandbox).run({"file_path": "config.txt", "content": "pwned\n"})
     edited = await Edit(sandbox).run({"file_path": "config.txt", "old_string": "1", "new_string": "2"})
-    for out in (wrote, edited):
+    edits = [{"old_string": "1", "new_string": "2"}]
+    multi = await MultiEdit(sandbox).run({"file_path": "config.txt", "edits": edits})
+    for out in (wrote, edited, multi):
         assert out.is_error and "is a hard link (the file has 2 names)" in out.text and "--allow-hardlinks" in out.text
     assert (outside / "config.txt").read_text() == "outside = 1\n"
     allowed = Sandbox([root], allow_hardlinks=True)

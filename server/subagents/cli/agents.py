@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import TYPE_CHECKING
 
+import anyio
+
 from subagents.cli.settings import build_app, settings_from_args
+from subagents.config import Settings
 from subagents.definitions.catalog import Catalog
 from subagents.definitions.spec import AgentSpec
+from subagents.grants import Backend, grant_tools
+from subagents.providers.anthropic import AnthropicSettings
 
 if TYPE_CHECKING:
     from subagents.app import Subagents
@@ -27,8 +33,9 @@ def cmd_agents_list(args: argparse.Namespace) -> int:
                         "description": s.description,
                         "model": s.model,
                         "resolved_model": app.resolver.resolve(s.model),
-                        "tools": list(app.tool_names(s)),
-                        "read_only": not s.writes,
+                        "tools": list(app.grant(s).tools),
+                        "unavailable_tools": [str(lack) for lack in app.grant(s).lacking],
+                        "read_only": not app.grant(s).writes,
                         "source": str(s.source),
                         "layer": s.layer,
                     }
@@ -48,7 +55,14 @@ def cmd_agents_show(args: argparse.Namespace) -> int:
     spec = app.agent(args.name)
     print(f"name:        {_name_line(spec)}\nsource:      {spec.source} ({spec.layer})")
     print(f"model:       {spec.model} -> {app.resolver.resolve(spec.model)}")
-    print(f"tools:       {', '.join(app.tool_names(spec)) or 'none'}\nread-only:   {not spec.writes}")
+    choice = anyio.run(app.backend_for, spec)
+    grant = app.grant(spec, backend=choice.backend or "anthropic")
+    backend = choice.backend or "none (the tools below are the Messages API's)"
+    print(f"backend:     {backend} ({choice.reason})")
+    print(f"tools:       {grant.shown()}")
+    if grant.lacking:
+        print(f"unavailable: {', '.join(lack.explained() for lack in grant.lacking)}")
+    print(f"read-only:   {not grant.writes}")
     for label, value in limit_lines(app, spec):
         print(f"{label + ':':<12} {value}")
     print(f"description: {spec.description}\n\n{spec.prompt}")
@@ -97,6 +111,7 @@ def _name_line(spec: AgentSpec) -> str:
 def cmd_agents_validate(args: argparse.Namespace) -> int:
     from subagents.definitions.catalog import Layer, default_layers, load_catalog
 
+    settings = settings_from_args(args)
     if args.dirs:
         layers = tuple(Layer("checked", d) for d in args.dirs)
         missing = [d for d in args.dirs if not d.exists()]
@@ -104,25 +119,52 @@ def cmd_agents_validate(args: argparse.Namespace) -> int:
             print(f"ERROR   {d}: no such directory or file")
         catalog = load_catalog(layers)
     else:
-        settings = settings_from_args(args)
         catalog = load_catalog(
             default_layers(project_dir=settings.project_dir, extra_dirs=settings.agents_dirs, bundled=settings.bundled)
         )
         missing = []
+    lacking, undecided = 0, 0
     for spec in sorted(catalog.agents.values(), key=lambda s: s.name):
         written = f"  (written {spec.agent_name!r})" if spec.renamed else ""
+        backend = static_backend(spec, settings)
+        undecided += backend is None
+        grant = grant_tools(spec, settings, backend=backend or "anthropic")
         print(f"OK      {spec.name:<24} {spec.source} ({spec.layer}){written}")
+        print(f"        tools{' on Claude Code' if grant.backend == 'claude-code' else ''}: {grant.shown()}")
+        if grant.lacking:
+            shipped = grant.as_shipped(spec)  # a bundled agent without opt-in Bash: a note, not a warning
+            lacking += not shipped
+            lacks = ", ".join(lack.explained() for lack in grant.lacking)
+            refused = " (so calls are refused)" if grant.refused else ""
+            level = "INFO" if shipped else "WARNING"
+            print(f"{level:<7} {spec.source}: not available on this server{refused}: {lacks}")
     for problem in catalog.problems:
         print(f"{problem.level.upper():<7} {problem.path}: {problem.message}")
-    print(f"\n{_summary(catalog, missing=len(missing))}")
+    if undecided:
+        print(
+            f"\nnote: tools are shown as the Messages API backend gives them. No API key is set, so {undecided} "
+            "agent(s) on provider auto would run on Claude Code if it is logged in; there Bash is never offered, "
+            "LS runs as Glob and MultiEdit as Edit (`subagents agents show NAME` says which backend an agent gets)."
+        )
+    print(f"\n{_summary(catalog, missing=len(missing), lacking=lacking)}")
     return 1 if catalog.errors or missing else 0
 
 
-def _summary(catalog: Catalog, *, missing: int) -> str:
+def static_backend(spec: AgentSpec, settings: Settings) -> Backend | None:
+    """The backend `spec` runs on, as far as the settings and the environment say without asking Claude Code:
+    None when `auto` would have to (no API key is set)."""
+    requested = spec.options.provider or settings.provider
+    if requested != "auto":
+        return requested
+    return "anthropic" if AnthropicSettings.from_env(dict(os.environ)).configured else None
+
+
+def _summary(catalog: Catalog, *, missing: int, lacking: int) -> str:
     count = {level: sum(p.level == level for p in catalog.problems) for level in ("error", "warning")}
+    warnings = count["warning"] + lacking
     repaired = len({p.path for p in catalog.problems if p.message.startswith("repaired:")})
     skipped = sum(p.level == "info" and p.message.startswith("not an agent file") for p in catalog.problems)
     return (
-        f"{len(catalog.agents)} agents valid, {count['error'] + missing} invalid, {count['warning']} warnings; "
+        f"{len(catalog.agents)} agents valid, {count['error'] + missing} invalid, {warnings} warnings; "
         f"{repaired} repaired, {skipped} not agent files (skipped)"
     )

@@ -21,6 +21,7 @@ from subagents.cli.runs import add_runs_parser
 from subagents.cli.serve import cmd_serve
 from subagents.cli.settings import validation_reasons
 from subagents.cli.store import add_store_parser
+from subagents.cli.tool_flags import tool_flags
 from subagents.errors import SubagentsError
 
 log = logging.getLogger("subagents")
@@ -69,20 +70,22 @@ def lazy(target: str) -> Callable[[argparse.Namespace], int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command. Catalog flags (which agents, which roots) go on each command that loads agents; the
-    run flags (store, budgets, retries) only on the commands that run them."""
+    run flags (store, budgets, retries) only on the commands that run them; the tool flags (Bash, the web,
+    delegation depth) on those and on `agents …`, which show what each agent would get."""
     common = catalog_flags()
     runs = run_flags()
+    tools = tool_flags()
 
     parser = argparse.ArgumentParser(prog="subagents", description="Specialist LLM subagents as MCP tools.")
     parser.add_argument("--version", action="version", version=f"subagents {__version__}")
     parser.set_defaults(verbose=0)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    add_serve_parser(sub, [common, runs])
-    add_agents_parser(sub, [common])
+    add_serve_parser(sub, [common, runs, tools])
+    add_agents_parser(sub, [common, tools])
     add_runs_parser(sub)
 
-    run = sub.add_parser("run", parents=[common, runs], help="run one agent on a task and print its report")
+    run = sub.add_parser("run", parents=[common, runs, tools], help="run one agent on a task and print its report")
     run.add_argument("agent")
     run.add_argument("task")
     run.add_argument("--file", action="append", default=[], metavar="PATH", help="a file to start from")
@@ -92,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     add_store_parser(sub)
-    add_pattern_parsers(sub, [common, runs])
+    add_pattern_parsers(sub, [common, runs, tools])
     add_first_run_parsers(sub, [common])
     return parser
 
@@ -168,67 +171,67 @@ def add_serve_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]
 ) -> None:
     serve = sub.add_parser("serve", parents=parents, help="run the MCP server (stdio by default)")
-    serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1; needs --transport http)")
-    serve.add_argument("--port", type=int, help="HTTP port (default 8765; needs --transport http)")
-    serve.add_argument(
-        "--allow-bash",
+    surface = serve.add_argument_group("serving: the transport, and the tools clients see")
+    surface.add_argument(
+        "--transport", choices=["stdio", "http"], default="stdio", help="stdio (default) or Streamable HTTP at /mcp"
+    )
+    surface.add_argument(
+        "--catalog-mode",
+        choices=["auto", "on", "off"],
+        default=os.environ.get("SUBAGENTS_CATALOG_MODE", "auto"),
+        help="on: one delegate tool and list_agents instead of a tool per agent; auto (default): on past 20 agents",
+    )
+    surface.add_argument(
+        "--agents",
         action="append",
         default=[],
-        metavar="PREFIX",
-        help="let writing agents (test-writer) run commands starting with PREFIX, e.g. 'python -m pytest', "
-        "inside a bubblewrap sandbox on their isolated copy (repeatable; Bash is off by default)",
+        metavar="NAME,GLOB",
+        help="serve only these agents: names or globs such as 'py-*', comma-separated (repeatable)",
     )
-    serve.add_argument("--bash-timeout", type=float, default=120, metavar="S", help="time limit of one command")
-    serve.add_argument(
-        "--bash-ro-bind",
-        action="append",
-        default=[],
-        type=Path,
-        metavar="DIR",
-        help="let Bash commands read DIR (read-only) inside their sandbox, e.g. a toolchain outside /usr (repeatable)",
+    surface.add_argument(
+        "--patterns",
+        metavar="LIST",
+        help="orchestration patterns served as tools: a comma list of route, fan_out, debate, pipeline, "
+        "escalate, or all, or none (default fan_out; env SUBAGENTS_PATTERNS)",
     )
-    serve.add_argument(
+    surface.add_argument(
+        "--max-concurrent-runs",
+        type=int,
+        default=10,
+        metavar="N",
+        help="agent runs going at once per caller (the token's holder over HTTP, the local user over stdio), "
+        "background runs and pattern and Task children included; more are refused with a message (default 10)",
+    )
+    http = serve.add_argument_group("HTTP: where to listen, and who may call")
+    http.add_argument("--host", help="HTTP bind address (default 127.0.0.1; needs --transport http)")
+    http.add_argument("--port", type=int, help="HTTP port (default 8765; needs --transport http)")
+    http.add_argument(
         "--auth-token",
         metavar="TOKEN",
         help="bearer token HTTP clients must send; required to bind beyond loopback "
         "(prefer env SUBAGENTS_AUTH_TOKEN: a flag shows up in ps)",
     )
-    serve.add_argument(
+    http.add_argument(
         "--allowed-origin",
         action="append",
         default=[],
         metavar="ORIGIN",
         help="extra browser Origin to accept, e.g. https://app.example.com (repeatable)",
     )
-    serve.add_argument(
+    http.add_argument(
         "--allowed-host",
         action="append",
         default=[],
         metavar="HOST[:PORT]",
         help="extra Host header to accept when serving behind a name (repeatable)",
     )
-    serve.add_argument(
+    http.add_argument(
         "--trusted-proxy",
         action="append",
         default=[],
         metavar="ADDR",
         help="reverse proxy address or network whose X-Forwarded-For names the client (repeatable; default: "
         "trust nobody's)",
-    )
-    serve.add_argument(
-        "--max-concurrent-runs",
-        type=int,
-        default=10,
-        metavar="N",
-        help="agent runs going at once per caller (the token's holder over HTTP, the local user over stdio), "
-        "background runs included; more are refused with a message (default 10)",
-    )
-    serve.add_argument(
-        "--patterns",
-        metavar="LIST",
-        help="orchestration patterns served as tools: a comma list of route, fan_out, debate, pipeline, "
-        "escalate, or all, or none (default fan_out; env SUBAGENTS_PATTERNS)",
     )
     serve.set_defaults(handler=cmd_serve)
 

@@ -1,5 +1,5 @@
 """`subagents route|fan-out|debate|pipeline|escalate …`: run an orchestration pattern from a terminal, and the
-pattern settings (`--patterns`, `--pattern-concurrency`, `--max-depth`)."""
+pattern settings (`--patterns`, `--pattern-concurrency`; `--max-depth` is a tool flag, in tool_flags.py)."""
 
 from __future__ import annotations
 
@@ -39,25 +39,16 @@ def add_pattern_options(common: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--pattern-concurrency", type=int, metavar="N", help="child runs of one pattern at once (default 8, max 16)"
     )
-    group.add_argument(
-        "--max-depth", type=int, metavar="N", help="longest delegation chain, pattern children included (default 3)"
-    )
 
 
 def pattern_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
-    """The pattern settings from flags and SUBAGENTS_PATTERNS / SUBAGENTS_DELEGATION_DEPTH."""
+    """The pattern settings from flags and SUBAGENTS_PATTERNS."""
     values: dict[str, Any] = {}
     patterns = getattr(args, "patterns", None) or env.get("SUBAGENTS_PATTERNS")
     if patterns is not None:
         values["patterns"] = parse_patterns(patterns)
     if getattr(args, "pattern_concurrency", None):
         values["pattern_concurrency"] = args.pattern_concurrency
-    if getattr(args, "max_depth", None):
-        values["max_depth"] = args.max_depth
-    if depth := env.get("SUBAGENTS_DELEGATION_DEPTH"):
-        if not depth.isdigit():
-            raise ConfigError(f"SUBAGENTS_DELEGATION_DEPTH={depth!r} must be a whole number (0 at the top)")
-        values["delegation_depth"] = int(depth)
     return values
 
 

@@ -115,7 +115,7 @@ def print_outcome(outcome: RunOutcome, elapsed_s: float, *, as_json: bool) -> No
 def _run_logs_to_the_summary(verbose: int) -> Iterator[None]:
     """The app logs how each run ended, for a server's log; here the summary says it, once. With -v the
     log lines (and tracebacks) stay."""
-    logger = logging.getLogger("subagents.app")
+    logger = logging.getLogger("subagents.execution")  # the module that logs how a run ended
     quiet = _DropRunEndings()
     if not verbose:
         logger.addFilter(quiet)

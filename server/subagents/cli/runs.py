@@ -25,6 +25,8 @@ from subagents.messages import (
     ContentBlock,
     Message,
     RedactedThinkingBlock,
+    ServerToolResultBlock,
+    ServerToolUseBlock,
     TextBlock,
     ThinkingBlock,
     ToolResultBlock,
@@ -305,6 +307,12 @@ def _block(block: ContentBlock) -> str:
         return f"{head}\n{_indent_lines(block.content, RESULT_LINES)}"
     if isinstance(block, ThinkingBlock):
         return f"(thinking, {len(block.thinking)} chars)"
+    if isinstance(block, ServerToolUseBlock):  # run by the Messages API itself
+        args = json.dumps(block.input, ensure_ascii=False, default=str)
+        return f"→ {block.name} (API) {_truncate(args, TOOL_ARGS_CHARS)}"
+    if isinstance(block, ServerToolResultBlock):
+        items = len(block.content) if isinstance(block.content, list) else 1
+        return f"← {block.type} ({items} item{'s' if items != 1 else ''})"
     assert isinstance(block, RedactedThinkingBlock)
     return "(redacted thinking)"
 

@@ -10,10 +10,9 @@ import sys
 import anyio
 
 from subagents.cli.settings import build_app, settings_from_args
-from subagents.config import Settings, check_dirs
+from subagents.config import Settings
 from subagents.errors import ConfigError
 from subagents.providers.claude_code.nesting import refuse_if_nested
-from subagents.tools.bash import BashPolicy
 from subagents.tools.jail import find_jail
 
 log = logging.getLogger(__name__)
@@ -32,22 +31,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     host = args.host or DEFAULT_HOST
     port = DEFAULT_PORT if args.port is None else args.port
-    bash = BashPolicy(
-        enabled=bool(args.allow_bash),
-        allow=tuple(args.allow_bash),
-        timeout_s=args.bash_timeout,
-        read_only=check_dirs(tuple(args.bash_ro_bind), "--bash-ro-bind"),
-    )
-    if bash.enabled and isinstance(jail := find_jail(), str):
-        log.warning("--allow-bash is set, but every Bash call will be refused. %s", jail)
     settings = settings_from_args(
         args,
         transport=args.transport,
         host=host,
         port=port,
-        bash=bash,
         max_concurrent_runs=args.max_concurrent_runs,
+        catalog_mode=args.catalog_mode,
+        agents_filter=tuple(p.strip() for item in args.agents for p in item.split(",") if p.strip()),
     )
+    if settings.bash.enabled and isinstance(jail := find_jail(), str):
+        log.warning("--allow-bash is set, but every Bash call will be refused. %s", jail)
+    if settings.web.enabled:
+        domains = ", ".join(settings.web.allowed_domains) or "any domain"
+        log.info(
+            "web tools on for agents that name WebFetch/WebSearch (%s; %d uses a turn)", domains, settings.web.max_uses
+        )
     if args.transport == "http":
         return _serve_http(args, settings, host=host, port=port)
     app = build_app(settings)

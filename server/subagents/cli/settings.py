@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from subagents.cli.patterns import pattern_settings
+from subagents.cli.tool_flags import TOOL_FLAG_DEFAULTS, tool_settings
 from subagents.config import Settings, check_dirs, parse_aliases, project_dir_from_env, split_paths
 from subagents.errors import ConfigError
 from subagents.providers.claude_code.options import ClaudeCodeSettings
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
-    """Settings from the flags a command has; the run flags (store, budgets) only `serve` and `run` take."""
+    """Settings from the flags a command has; the run flags (store, budgets) only `serve`, `run` and the
+    pattern commands take, the tool flags those and `agents …`."""
     env = os.environ
     args = argparse.Namespace(**(vars(_RUN_FLAG_DEFAULTS) | vars(args)))
     agents_dirs = split_paths(env.get("SUBAGENTS_AGENTS_DIR")) + tuple(args.agents_dir)
@@ -46,6 +48,7 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         **({"run_timeout_s": args.timeout} if args.timeout else {}),
         **({"max_turns": args.max_turns} if args.max_turns else {}),
         **pattern_settings(args, env),
+        **tool_settings(args, env),
         **extra,
     )
 
@@ -76,13 +79,13 @@ _RUN_FLAG_DEFAULTS = argparse.Namespace(
     max_turns=None,
     patterns=None,
     pattern_concurrency=None,
-    max_depth=None,
     provider=None,
     warm_sessions=1,
     warm_idle=600.0,
     warm_memory=1024,
     claude_cli=None,
     claude_settings=[],
+    **TOOL_FLAG_DEFAULTS,
 )
 
 

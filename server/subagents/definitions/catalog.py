@@ -8,9 +8,10 @@ agent gets its MCP tool name (names.py), and a mapped name is listed as an info 
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from subagents.definitions.discovery import project_agent_dirs, scan_agent_files
 from subagents.definitions.loader import Problem, load_agent_file
 from subagents.definitions.names import assign_tool_names, tool_name_for
 from subagents.definitions.spec import RESERVED_NAMES, AgentSpec
+from subagents.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +169,22 @@ def _renamed(name: str, tool: str, holder: dict[str, AgentSpec]) -> str:
 
 def _where(spec: AgentSpec) -> Path:
     return spec.source if spec.source is not None else Path(spec.agent_name)
+
+
+def select_agents(catalog: Catalog, patterns: Sequence[str]) -> Catalog:
+    """Only the agents a name or glob in `patterns` matches (by tool name or the name as written), for
+    `serve --agents`. A plain name that matches nothing is an error: it is a typo, not a wish."""
+    if not patterns:
+        return catalog
+    names = {tool: (tool, spec.agent_name) for tool, spec in catalog.agents.items()}
+    kept = {
+        t: s for t, s in catalog.agents.items() if any(fnmatch.fnmatchcase(n, p) for p in patterns for n in names[t])
+    }
+    for pattern in patterns:
+        if any(fnmatch.fnmatchcase(n, pattern) for both in names.values() for n in both):
+            continue
+        if not any(c in pattern for c in "*?["):
+            known = ", ".join(sorted(catalog.agents)[:30]) + (", …" if len(catalog.agents) > 30 else "")
+            raise ConfigError(f"--agents names {pattern!r}, which is not a loaded agent; loaded: {known or 'none'}")
+        log.warning("--agents pattern %r matches no agent", pattern)
+    return replace(catalog, agents=kept)

@@ -20,13 +20,7 @@ from pydantic import ValidationError
 
 from subagents.definitions.frontmatter import InvalidAgentFile, NotAnAgentFile, read_frontmatter
 from subagents.definitions.names import assign_tool_names, name_problem
-from subagents.definitions.spec import (
-    READ_TOOLS,
-    RESERVED_NAMES,
-    WRITE_TOOLS,
-    AgentSpec,
-    SubagentsOptions,
-)
+from subagents.definitions.spec import RESERVED_NAMES, AgentSpec, SubagentsOptions
 
 MAX_FILE_BYTES = 1024 * 1024  # Claude Code skips larger files
 
@@ -134,7 +128,7 @@ def parse_agent(text: str, *, path: Path | None = None, layer: str = "inline") -
         layer=layer,
         fields=data,
     )
-    warnings += tool_notes + denied_notes + _tool_warnings(spec) + _field_warnings(data)
+    warnings += tool_notes + denied_notes + _field_warnings(data)
     if not spec.prompt:
         warnings.append("the body is empty, so the agent has no system prompt")
     return spec, warnings
@@ -299,18 +293,6 @@ def _options(data: dict[str, Any], warnings: list[str]) -> SubagentsOptions:
     except ValidationError as exc:
         reasons = "; ".join(f"subagents.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise _Invalid(f"invalid 'subagents' settings: {reasons}") from None
-
-
-def _tool_warnings(spec: AgentSpec) -> list[str]:
-    listed = spec.tools or ()
-    supported = set(READ_TOOLS + WRITE_TOOLS)
-    unknown = [t for t in listed if t not in supported]
-    if not unknown:
-        return []
-    return [
-        f"tools not available in subagents, ignored: {', '.join(unknown)} "
-        f"(available: {', '.join(READ_TOOLS + WRITE_TOOLS)})"
-    ]
 
 
 def _field_warnings(data: dict[str, Any]) -> list[str]:

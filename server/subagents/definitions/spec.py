@@ -10,16 +10,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from subagents.structured import schema_problem
 
-# Tools a subagent can be given here. Claude Code has more; the rest are reported, not dropped silently.
+# Claude Code's tools an agent file may name; which of them this server gives is decided in grants.py,
+# and whatever an agent names but does not get is reported, never dropped silently.
 READ_TOOLS = ("Read", "Grep", "Glob", "LS")
 WRITE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit", "Bash")
+# Neither reading nor changing files: a checklist, the web (run by the API itself), delegating to an agent.
+OTHER_TOOLS = ("TodoWrite", "WebFetch", "WebSearch", "Task")
+ALL_TOOLS = READ_TOOLS + WRITE_TOOLS + OTHER_TOOLS  # what an agent with no `tools` field asks for
+DELEGATION_TOOLS = ("Task", "Agent")  # Claude Code renamed Task to Agent in 2.1.63; both name one tool
 
 # The MCP tool-name rule (SEP-986): every agent is served under a name that matches it (see names.py).
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
-# Names the server uses for its own tools (run tools and orchestration patterns); an agent may not take them.
+# Names the server uses for its own tools (run tools, catalog mode, orchestration patterns); an agent may
+# not take them.
 RESERVED_NAMES = frozenset(
-    {"start_agent", "get_run", "cancel_run", "continue_run", "list_agents"}
+    {"start_agent", "get_run", "cancel_run", "continue_run", "list_agents", "delegate"}
     | {"route", "fan_out", "debate", "pipeline", "escalate", "team"}
 )
 
@@ -80,7 +86,9 @@ class AgentSpec(BaseModel):
     def effective_tools(self) -> tuple[str, ...]:
         """The tools the agent asked for, deny-list applied first, as Claude Code resolves them."""
         denied = set(self.disallowed_tools)
-        wanted = self.tools if self.tools is not None else READ_TOOLS + WRITE_TOOLS
+        if denied & set(DELEGATION_TOOLS):
+            denied |= set(DELEGATION_TOOLS)
+        wanted = self.tools if self.tools is not None else ALL_TOOLS
         return tuple(t for t in wanted if t not in denied)
 
     @property

@@ -1,4 +1,8 @@
-"""The agent tools: one MCP tool per agent (input schema, argument checks, the result shape) and one prompt."""
+"""The agent tools: one MCP tool per agent (input schema, argument checks, the result shape) and one prompt.
+
+Every agent tool has the same signature and schema, so the SDK's pydantic argument model is built once and
+each agent's tool is a copy of that template with its own name, description and function: an agent costs
+start-up no more than a bare tool, however many there are."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotati
 
 from subagents.app import RunOutcome, Subagents
 from subagents.definitions.spec import AgentSpec
+from subagents.grants import ToolGrant
 from subagents.mcp.auth import caller
 from subagents.mcp.progress import reporting
 from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender
@@ -49,30 +54,53 @@ INPUT_SCHEMA: dict[str, Any] = {
 ClientRoots = Annotated[ListRootsResult | None, Resolve(want_roots)]
 
 
-def agent_prompt(spec: AgentSpec) -> Prompt:
-    """`/mcp__subagents__security-reviewer <task>` in Claude Code: asks the model to delegate to the agent."""
+def delegate_message(agent: str, task: str, via: str) -> list[Message]:
+    """What a prompt puts in the client's conversation: delegate `task` to `agent` through the tool `via`."""
+    return [
+        UserMessage(
+            f"Delegate this to the {agent} agent ({via}), with a self-contained task and the relevant "
+            f"files, then summarise what it reports:\n\n{task}"
+        )
+    ]
 
-    def render(task: str) -> list[Message]:
-        return [
-            UserMessage(
-                f"Delegate this to the {spec.name} tool, with a self-contained task and the relevant "
-                f"files, then summarise what it reports:\n\n{task}"
+
+def agent_prompts(specs: list[AgentSpec]) -> list[Prompt]:
+    """`/mcp__subagents__security-reviewer <task>` in Claude Code: asks the model to delegate to the agent.
+    One template, copied per agent (the SDK builds a pydantic model per `from_function`)."""
+
+    def template(task: str) -> list[Message]:
+        return delegate_message("", task, "")
+
+    def render_for(name: str) -> Any:
+        def render(task: str) -> list[Message]:
+            return delegate_message(name, str(task), f"the {name} tool")
+
+        return render
+
+    base = Prompt.from_function(template, name="agent", description="")
+    prompts = []
+    for spec in specs:
+        render = render_for(spec.name)
+        first_line = spec.description.split(". ")[0][:200]
+        prompts.append(
+            base.model_copy(
+                update={"name": spec.name, "description": f"Delegate to {spec.name}: {first_line}", "fn": render}
             )
-        ]
-
-    first_line = spec.description.split(". ")[0][:200]
-    return Prompt.from_function(render, name=spec.name, description=f"Delegate to {spec.name}: {first_line}")
+        )
+    return prompts
 
 
-def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
-    async def call_agent(
-        task: str, ctx: Context, roots: ClientRoots, context: str | None = None, files: list[str] | None = None
+def run_agent_call(app: Subagents) -> Any:
+    """The body every agent tool shares: check the input, run the agent with progress, shape the result."""
+
+    async def call(
+        agent: str, task: str, ctx: Context, roots: ClientRoots, context: str | None, files: list[str] | None
     ) -> CallToolResult:
         if problem := input_problem(task, context, files or []):
             return error_result(problem)
         async with reporting(progress_sender(ctx), app.settings.heartbeat_s) as reporter:
             outcome = await app.run(
-                spec.name,
+                agent,
                 task,
                 context=context,
                 files=files or (),
@@ -83,22 +111,44 @@ def agent_tool(app: Subagents, spec: AgentSpec) -> Tool:
             )
         return to_tool_result(outcome, app.settings.max_report_chars)
 
-    tool = Tool.from_function(
-        errors_as_results(call_agent),
-        name=spec.name,
-        description=tool_description(spec),
-        annotations=ToolAnnotations(read_only_hint=not spec.writes, destructive_hint=False, open_world_hint=True),
-    )
-    return tool.model_copy(update={"parameters": INPUT_SCHEMA})
+    return call
 
 
-def tool_description(spec: AgentSpec) -> str:
+def agent_tools(app: Subagents, specs: list[AgentSpec]) -> list[Tool]:
+    """One tool per agent, each a copy of one template: the argument model is built once, not per agent."""
+    call = run_agent_call(app)
+
+    def for_agent(name: str) -> Any:
+        async def call_agent(
+            task: str, ctx: Context, roots: ClientRoots, context: str | None = None, files: list[str] | None = None
+        ) -> CallToolResult:
+            return await call(name, task, ctx, roots, context, files)  # type: ignore[no-any-return]
+
+        return errors_as_results(call_agent)
+
+    template = Tool.from_function(for_agent(""), name="agent", description="")
+    tools = []
+    for spec in specs:
+        grant = app.grant(spec)
+        annotations = ToolAnnotations(read_only_hint=not grant.writes, destructive_hint=False, open_world_hint=True)
+        update = {"fn": for_agent(spec.name), "name": spec.name, "description": tool_description(spec, grant)}
+        tools.append(template.model_copy(update=update | {"annotations": annotations, "parameters": INPUT_SCHEMA}))
+    return tools
+
+
+def tool_description(spec: AgentSpec, grant: ToolGrant | None = None) -> str:
     """The agent's description, led by a warning when a file from a later layer (say, the repository the user
-    opened) replaces an agent of the same name: the client should know whose prompt it is calling."""
-    if spec.shadows is None:
-        return spec.description[:2000]
-    note = f"[{spec.layer} agent from {spec.source}; it replaces the {spec.shadows} agent of this name] "
-    return (note + spec.description)[:2000]
+    opened) replaces an agent of the same name: the client should know whose prompt it is calling. It ends
+    with the tools the agent's file names that it lacks here, in a few words."""
+    note = grant.note() if grant is not None else ""
+    room = 2000 - (len(note) + 2 if note else 0)
+    lead = (
+        ""
+        if spec.shadows is None
+        else f"[{spec.layer} agent from {spec.source}; it replaces the {spec.shadows} agent of this name] "
+    )
+    text = (lead + spec.description)[:room]
+    return f"{text}\n\n{note}" if note else text
 
 
 def input_problem(task: str, context: str | None, files: list[str]) -> str | None:
@@ -152,6 +202,7 @@ def to_tool_result(outcome: RunOutcome, max_chars: int) -> CallToolResult:
         "error_kind": outcome.error_kind,
         "diff": bound_text(outcome.diff, max_chars, outcome.run_id) if outcome.diff else None,
         "continued_from": outcome.continued_from,
+        "unavailable_tools": list(outcome.unavailable_tools) or None,
         "usage": usage,
         "cost_usd": outcome.cost_usd,
     }

@@ -24,7 +24,8 @@ def add_agent_resources(server: MCPServer, app: Subagents) -> None:
                     "name": s.name,
                     "description": s.description,
                     "model": s.model,
-                    "tools": list(app.tool_names(s)),
+                    "tools": list(app.grant(s).tools),
+                    "unavailable_tools": [str(lack) for lack in app.grant(s).lacking],
                     "source": str(s.source),
                     "layer": s.layer,
                 }

@@ -32,7 +32,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "start_agent": {
         "type": "object",
         "properties": {
-            "agent": {"type": "string", "description": "Agent name, as in the agent tools."},
+            "agent": {"type": "string", "description": "Agent name: its tool's name, or as list_agents gives it."},
             "task": {"type": "string", "description": "The job, self-contained."},
             "context": {"type": "string", "description": "Background."},
             "files": {"type": "array", "items": {"type": "string"}, "description": "Paths to start from."},

@@ -15,7 +15,8 @@ from mcp.server.mcpserver import MCPServer
 from subagents import __version__
 from subagents.app import Subagents
 from subagents.mcp import http
-from subagents.mcp.agent_tools import agent_prompt, agent_tool, to_tool_result
+from subagents.mcp.agent_tools import agent_prompts, agent_tools, to_tool_result
+from subagents.mcp.catalog_tools import catalog_mode, catalog_prompts, catalog_tools
 from subagents.mcp.pattern_tools import any_result, pattern_tools
 from subagents.mcp.resources import add_agent_resources
 from subagents.mcp.run_tools import add_run_resources, add_run_tools
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 
 INSTRUCTIONS = """\
 Each tool here is a specialist subagent that runs on its own model, with its own system prompt and \
-context window, and reads the project through sandboxed read-only tools (Read, Grep, Glob, LS).
+context window, and reads the project through sandboxed tools (Read, Grep, Glob, LS; writers work on an \
+isolated copy and return a diff).
 
 Delegating well:
 - Call a specialist when its description fits the job; one well-briefed call beats several vague ones.
@@ -37,22 +39,48 @@ them itself, so do not paste whole files into `context`.
 
 Reading the result: `report` is the specialist's answer (`output`, for specialists that answer in JSON). \
 `status` is completed or failed (then `error` says why and what to fix). `stop_reason` "max_turns" means \
-it was cut short: narrow the task or ask again. `run_id` identifies the run. Check a specialist's claims \
-against the code before acting on them."""
+it was cut short: narrow the task or ask again. `run_id` identifies the run. `unavailable_tools` lists tools \
+its file names that this server lacks. Check a specialist's claims against the code before acting on them."""
+
+CATALOG_INSTRUCTIONS = """\
+This server holds many specialist subagents, so they are not one tool each. Find one with `list_agents` \
+(a few words about the job: they match agent names and descriptions), then call `delegate` with its \
+`agent` name. Each runs on its own model, with its own system prompt and context window, and reads the \
+project through sandboxed tools (writers work on an isolated copy and return a diff).
+
+Delegating well:
+- Pick the agent whose description fits the job; one well-briefed call beats several vague ones.
+- `task` must stand alone: the agent has not seen this conversation. Say the goal, the scope (which \
+change, module or question), and what a good answer looks like.
+- Put background in `context`: the diff, constraints, what you already know or ruled out.
+- Name the files to start from in `files` (paths relative to the project root); the agent opens them \
+itself, so do not paste whole files into `context`.
+- `start_agent` takes the same `agent` name, for work that may outlast your tool timeout.
+
+Reading the result: `report` is the agent's answer (`output`, for agents that answer in JSON). `status` is \
+completed or failed (then `error` says why and what to fix). `stop_reason` "max_turns" means it was cut \
+short: narrow the task or ask again. `unavailable_tools` lists tools its file names that this server lacks. \
+Check an agent's claims against the code before acting on them."""
 
 
 def build_server(app: Subagents) -> MCPServer:
-    tools = [agent_tool(app, spec) for spec in sorted(app.catalog.agents.values(), key=lambda s: s.name)]
+    """The MCP server: a tool and a prompt per agent, or, for a large catalog, `delegate` and `list_agents`
+    with one prompt; then the pattern tools, the run tools and the resources."""
+    specs = sorted(app.catalog.agents.values(), key=lambda s: s.name)
+    catalog = catalog_mode(app)
+    tools = catalog_tools(app, specs) if catalog else agent_tools(app, specs)
     tools += pattern_tools(app)
     max_chars = app.settings.max_report_chars
     add_run_tools(tools, app, bound=any_result(max_chars, lambda outcome: to_tool_result(outcome, max_chars)))
+    instructions = CATALOG_INSTRUCTIONS if catalog else INSTRUCTIONS
     server = MCPServer(
-        "subagents", title="subagents", version=__version__, instructions=INSTRUCTIONS, tools=tools, log_level="WARNING"
+        "subagents", title="subagents", version=__version__, instructions=instructions, tools=tools, log_level="WARNING"
     )
     add_agent_resources(server, app)
     add_run_resources(server, app)
-    for spec in app.catalog.agents.values():
-        server.add_prompt(agent_prompt(spec))
+    for prompt in catalog_prompts() if catalog else agent_prompts(specs):
+        server.add_prompt(prompt)
+    log.info("MCP surface: %s", "catalog mode (delegate, list_agents)" if catalog else f"{len(specs)} agent tools")
     return server
 
 

@@ -12,11 +12,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from subagents.depth import DelegationDepthError
 from subagents.events import EventSink, discard
 from subagents.jobs import StartedSink
 from subagents.orchestration import debate, escalate, fan_out, pipeline, route
 from subagents.orchestration.args import PatternArgs, PatternInputError, parse_args
-from subagents.orchestration.base import PATTERN_MODEL, DelegationDepthError, PatternOutcome
+from subagents.orchestration.base import PATTERN_MODEL, PatternOutcome
 from subagents.orchestration.runner import PatternDef, execute, recorded_summary
 from subagents.principals import LOCAL, Principal
 

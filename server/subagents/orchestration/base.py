@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict
 from subagents.app import RunOutcome
 from subagents.budget import BudgetMeter, RunBudget
 from subagents.definitions.spec import AgentSpec
-from subagents.errors import SubagentsError
 from subagents.events import EventSink, RunEvent
 from subagents.messages import Usage
 from subagents.principals import LOCAL, Principal
@@ -30,10 +29,6 @@ log = logging.getLogger(__name__)
 
 PATTERN_MODEL = "pattern"  # the `model` of a pattern's own run record: it calls no model itself
 PatternStatus = Literal["completed", "failed", "cancelled", "budget_exceeded"]
-
-
-class DelegationDepthError(SubagentsError):
-    """A pattern would delegate deeper than the server's depth limit."""
 
 
 class ChildRun(BaseModel):
@@ -118,7 +113,7 @@ class PatternRun:
         self.client = client
         # The operator's per-run budget covers the whole pattern: every child's turns count against it.
         budget = RunBudget(max_output_tokens=s.max_output_tokens, max_cost_usd=s.max_cost_usd)
-        self.meter = BudgetMeter(budget, app.prices, parent=parent_meter)
+        self.meter = BudgetMeter(budget, app.prices, parent=parent_meter, shared_by="the pattern's runs")
         self.limiter = anyio.CapacityLimiter(s.pattern_concurrency)
         self.children: list[ChildRun] = []
         self.started: dict[str, tuple[str, str]] = {}  # run_id -> (role, agent), for children in flight
@@ -157,6 +152,7 @@ class PatternRun:
                     parent_id=self.run_id,
                     shared_meter=self.meter,
                     principal=self.principal,
+                    depth=self.depth + 1,
                 )
             except Exception as exc:
                 log.exception("%s: child %s (%s) broke", self.pattern, role, spec.name)

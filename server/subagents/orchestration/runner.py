@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from subagents.budget import BudgetMeter
+from subagents.depth import check_pattern_depth, run_depth
 from subagents.events import EventSink, discard
 from subagents.history.records import RunRecord
 from subagents.jobs import StartedSink
@@ -23,7 +24,6 @@ from subagents.orchestration.base import (
     PATTERN_MODEL,
     Body,
     ChildRun,
-    DelegationDepthError,
     PatternOutcome,
     PatternRun,
 )
@@ -47,17 +47,6 @@ class PatternDef:
     width: Callable[[Any], int] = lambda args: 1  # children it runs at once, at most
 
 
-def check_depth(app: Subagents, depth: int) -> None:
-    """A pattern at `depth` delegates to children at `depth + 1`: refuse past the server's limit."""
-    limit = app.settings.max_depth
-    if depth + 1 > limit:
-        raise DelegationDepthError(
-            f"Not started: this pattern's children would be {depth + 1} delegations deep, past this server's "
-            f"limit of {limit} (a delegation chain this long is usually a loop). Do the work with a single "
-            "agent call, or raise --max-depth if the chain is intended."
-        )
-
-
 async def execute(
     app: Subagents,
     definition: PatternDef,
@@ -77,8 +66,8 @@ async def execute(
     run in `principal`'s slots: as many as run at once are reserved up front, all or none (TooManyRuns)."""
     for name in definition.agents(args):
         app.agent(name)  # an unknown agent is a clear error now, before any run starts
-    depth = app.settings.delegation_depth + 1 if depth is None else depth
-    check_depth(app, depth)
+    depth = run_depth(app.settings, depth)
+    check_pattern_depth(app.settings, depth)
     width = max(1, min(definition.width(args), app.settings.pattern_concurrency))
     with app.limiter.reserve(principal, width, for_children=True):
         return await _execute(

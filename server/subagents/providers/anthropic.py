@@ -21,6 +21,8 @@ from subagents.messages import (
     ModelRequest,
     ModelResponse,
     RedactedThinkingBlock,
+    ServerToolResultBlock,
+    ServerToolUseBlock,
     TextBlock,
     ThinkingBlock,
     ToolUseBlock,
@@ -154,8 +156,9 @@ def to_api_kwargs(request: ModelRequest, *, cache_conversation: bool = True) -> 
         "system": [{"type": "text", "text": request.system, "cache_control": EPHEMERAL}],
         "messages": messages,
     }
-    if request.tools:
+    if request.tools or request.server_tools:
         tools = [t.model_dump() for t in request.tools]
+        tools += [{"type": t.type, "name": t.name, **t.options} for t in request.server_tools]
         tools[-1]["cache_control"] = EPHEMERAL
         kwargs["tools"] = tools
     # The Messages API version this SDK speaks (2026-10-21) refuses sampling parameters on every model,
@@ -191,18 +194,9 @@ def message_to_api(message: Message) -> dict[str, Any]:
 
 
 def from_api_message(data: dict[str, Any]) -> ModelResponse:
-    blocks: list[ContentBlock] = []
-    for block in data.get("content") or []:
-        if block.get("type") == "text":
-            blocks.append(TextBlock(text=block.get("text", "")))
-        elif block.get("type") == "tool_use":
-            blocks.append(ToolUseBlock(id=block["id"], name=block["name"], input=block.get("input") or {}))
-        elif block.get("type") == "thinking":
-            blocks.append(ThinkingBlock(thinking=block.get("thinking", ""), signature=block.get("signature", "")))
-        elif block.get("type") == "redacted_thinking":
-            blocks.append(RedactedThinkingBlock(data=block.get("data", "")))
-        # Other block types (server tools) are not offered to subagents, so none come back.
+    blocks = [b for b in (_block(raw) for raw in data.get("content") or []) if b is not None]
     usage = data.get("usage") or {}
+    server = usage.get("server_tool_use") or {}
     return ModelResponse(
         model=data.get("model", ""),
         content=tuple(blocks),
@@ -212,8 +206,38 @@ def from_api_message(data: dict[str, Any]) -> ModelResponse:
             output_tokens=usage.get("output_tokens") or 0,
             cache_read_input_tokens=usage.get("cache_read_input_tokens") or 0,
             cache_creation_input_tokens=usage.get("cache_creation_input_tokens") or 0,
+            web_search_requests=server.get("web_search_requests") or 0,
+            web_fetch_requests=server.get("web_fetch_requests") or 0,
         ),
     )
+
+
+def _block(block: dict[str, Any]) -> ContentBlock | None:
+    kind = block.get("type")
+    if kind == "text":
+        return TextBlock(text=block.get("text", ""))
+    if kind == "tool_use":
+        return ToolUseBlock(id=block["id"], name=block["name"], input=block.get("input") or {})
+    if kind == "thinking":
+        return ThinkingBlock(thinking=block.get("thinking", ""), signature=block.get("signature", ""))
+    if kind == "redacted_thinking":
+        return RedactedThinkingBlock(data=block.get("data", ""))
+    # The API's own tools (web search, web fetch): kept in the transcript and sent back, never run here.
+    if kind == "server_tool_use":
+        return ServerToolUseBlock(id=block["id"], name=block["name"], input=block.get("input") or {})
+    if kind in ("web_search_tool_result", "web_fetch_tool_result"):
+        content = _without_nulls(block.get("content"))
+        return ServerToolResultBlock(type=kind, tool_use_id=block["tool_use_id"], content=content)
+    return None  # no other kind is asked for
+
+
+def _without_nulls(value: Any) -> Any:
+    """The SDK's dump fills every optional field the API left out with null; send back only what it sent."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 _KINDS = {

@@ -124,7 +124,7 @@ class Reply:
     status: int = 200
     content: tuple[Block, ...] = ()
     stop_reason: str | None = "end_turn"
-    usage: dict[str, int] | None = None
+    usage: dict[str, Any] | None = None  # e.g. {"server_tool_use": {"web_search_requests": 1}}
     headers: dict[str, str] = field(default_factory=dict)
     latency_s: float = 0.0
     body: dict[str, Any] | None = None

@@ -45,7 +45,7 @@ class Write(FileTool):
 
     def _run(self, args: dict[str, Any]) -> ToolOutput:
         raw = args["file_path"]
-        data = _encode(args["content"], "content")
+        data = encode_text(args["content"], "content")
         if isinstance(data, ToolOutput):
             return data
         with resolve_for_write(self.sandbox, raw) as target:
@@ -84,14 +84,14 @@ class Edit(FileTool):
             return _error("Edit: old_string and new_string are the same, so there is nothing to change.")
         # One descriptor, opened through the sandbox, for both the read and the write.
         with self.sandbox.open(raw, kind="file", mode="rw") as handle, handle.file("r+b") as f:
-            text = _read_text(f, raw)
+            text = read_text(f, raw)
             if isinstance(text, ToolOutput):
                 return text
             count = text.count(old)
-            problem = _count_problem(count, raw, text, old, args.get("replace_all", False))
+            problem = count_problem(count, raw, text, old, args.get("replace_all", False))
             if problem is not None:
                 return _error(problem)
-            data = _encode(text.replace(old, new, -1 if args.get("replace_all") else 1), "the edited file")
+            data = encode_text(text.replace(old, new, -1 if args.get("replace_all") else 1), "the edited file")
             if isinstance(data, ToolOutput):
                 return data
             f.seek(0)
@@ -102,7 +102,8 @@ class Edit(FileTool):
         return ToolOutput(text=f'Edited "{self.sandbox.display(handle.path)}": replaced {done} (first at line {line}).')
 
 
-def _count_problem(count: int, raw: str, text: str, old: str, replace_all: bool) -> str | None:
+def count_problem(count: int, raw: str, text: str, old: str, replace_all: bool) -> str | None:
+    """Why `old`, found `count` times, cannot be replaced as asked; None when it can."""
     if count == 0:
         hint = ""
         if "\r\n" in text and "\n" in old and "\r\n" not in old:
@@ -119,7 +120,8 @@ def _count_problem(count: int, raw: str, text: str, old: str, replace_all: bool)
     return None
 
 
-def _read_text(f: BinaryIO, raw: str) -> str | ToolOutput:
+def read_text(f: BinaryIO, raw: str) -> str | ToolOutput:
+    """The UTF-8 text of a file open for editing, or the error output that says why it cannot be edited."""
     size = os.fstat(f.fileno()).st_size
     if size > MAX_WRITE_BYTES:
         return _error(f'Edit: "{raw}" is {size:,} bytes, over the {MAX_WRITE_BYTES:,}-byte limit for Edit.')
@@ -132,7 +134,8 @@ def _read_text(f: BinaryIO, raw: str) -> str | ToolOutput:
         return _error(f'Edit: "{raw}" is not UTF-8 text; Edit changes UTF-8 text files only.')
 
 
-def _encode(text: str, what: str) -> bytes | ToolOutput:
+def encode_text(text: str, what: str) -> bytes | ToolOutput:
+    """`text` as UTF-8 within the write limit, or the error output that says why not."""
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates from a JSON \ud800 escape

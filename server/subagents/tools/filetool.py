@@ -25,7 +25,7 @@ class FileTool:
         self.sandbox = sandbox
 
     async def run(self, args: dict[str, Any]) -> ToolOutput:
-        problem = check_args(self.spec, args)
+        problem = self.problem(args)
         if problem is not None:
             return ToolOutput(text=problem, is_error=True)
         clean = {k: v for k, v in args.items() if v is not None}
@@ -36,6 +36,10 @@ class FileTool:
             return ToolOutput(text=str(exc), is_error=True)
         except OSError as exc:  # permission denied, vanished file, ...
             return ToolOutput(text=f"{self.spec.name} failed: {exc.strerror or exc}.", is_error=True)
+
+    def problem(self, args: dict[str, Any]) -> str | None:
+        """What is wrong with `args`, checked against the schema the model sees; None if nothing."""
+        return check_args(self.spec, args)
 
     def _run(self, args: dict[str, Any]) -> ToolOutput:
         raise NotImplementedError

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 
 from subagents.errors import SubagentsError
-from subagents.messages import ToolSpec
+from subagents.messages import ServerToolSpec, ToolSpec
 from subagents.tools.base import Tool, ToolOutput
 from subagents.tools.files import LS, Glob, Grep, Read
 from subagents.tools.sandbox import Sandbox
+from subagents.tools.todo import TodoWrite
 
 log = logging.getLogger(__name__)
 
@@ -18,18 +19,29 @@ FILE_TOOLS = ("Read", "Grep", "Glob", "LS")
 
 
 def build_tools(names: Iterable[str], sandbox: Sandbox) -> dict[str, Tool]:
-    """The tools among `names` that this server implements, in the order given. Unknown names are
-    skipped here; the caller decides how to report them."""
-    factories = {"Read": Read, "Grep": Grep, "Glob": Glob, "LS": LS}
-    return {name: factories[name](sandbox) for name in dict.fromkeys(names) if name in factories}
+    """The tools among `names` that change nothing (the file readers, the run's checklist), in the order
+    given. Other names are skipped here; grants.py decides what an agent gets and reports the rest."""
+    factories: dict[str, Callable[[], Tool]] = {
+        "Read": lambda: Read(sandbox),
+        "Grep": lambda: Grep(sandbox),
+        "Glob": lambda: Glob(sandbox),
+        "LS": lambda: LS(sandbox),
+        "TodoWrite": TodoWrite,
+    }
+    return {name: factories[name]() for name in dict.fromkeys(names) if name in factories}
 
 
 class Toolbox:
     """The tools one agent run may call. `call` never raises, except to let cancellation through."""
 
-    def __init__(self, tools: Mapping[str, Tool]) -> None:
+    def __init__(self, tools: Mapping[str, Tool], server_tools: tuple[ServerToolSpec, ...] = ()) -> None:
         self._tools: Mapping[str, Tool] = MappingProxyType(dict(tools))
         self.specs: tuple[ToolSpec, ...] = tuple(t.spec for t in self._tools.values())
+        self.server_tools = server_tools  # offered to the model, but run by the model's API, never here
+
+    def extended(self, tools: Mapping[str, Tool], server_tools: tuple[ServerToolSpec, ...] = ()) -> Toolbox:
+        """This toolbox with more tools after its own (a run's Task tool, the API's web tools)."""
+        return Toolbox({**self._tools, **tools}, self.server_tools + server_tools)
 
     def concurrent_safe(self, name: str) -> bool:
         """The read-only file tools may run side by side; anything that writes or runs runs alone."""

@@ -180,6 +180,7 @@ async def test_a_session_carries_the_recursion_marker_and_none_of_the_users_clau
         outcome = await app.run("reviewer", "Read the readme")
 
     assert b"SUBAGENTS_SESSION=1" in environ.split(b"\0")
+    assert b"SUBAGENTS_DELEGATION_DEPTH=1" in environ.split(b"\0")  # a client's call here is depth 1
     # A subagents server started with that session's environment (a command the model ran, a config we did
     # not load) refuses to serve.
     session_env = dict(item.decode().split("=", 1) for item in environ.split(b"\0") if b"=" in item)

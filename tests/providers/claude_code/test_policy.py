@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from subagents.config import Settings
+from subagents.definitions.loader import parse_agent
+from subagents.grants import grant_tools
+from subagents.loop import RunLimits
+from subagents.providers.claude_code.options import ClaudeCodeSettings
 from subagents.providers.claude_code.policy import ToolPolicy, permission_rules, session_tools
+from subagents.providers.claude_code.runner import ClaudeCodeBackend
 from subagents.tools.sandbox import Sandbox
 
 
@@ -34,6 +40,27 @@ def test_agent_tools_map_to_claude_code_tools() -> None:
     assert "bubblewrap" in tools.left_out[0]
     read_only = session_tools(["Read", "Write", "Edit"], writes=False)
     assert read_only.tools == ("Read",) and len(read_only.left_out) == 2
+
+
+def test_agents_show_and_validate_report_what_the_session_is_configured_with(root: Path) -> None:
+    """grants.py's Claude Code grant and the session's config come from one mapping, so they cannot drift."""
+    text = "---\nname: a\ndescription: d\ntools: Read, LS, Grep, Write, MultiEdit, Bash, TodoWrite\n---\nBody.\n"
+    spec, _ = parse_agent(text, path=Path("a.md"))
+    grant = grant_tools(spec, Settings(), backend="claude-code")
+    config = ClaudeCodeBackend(ClaudeCodeSettings()).config_for(spec, "m", RunLimits(), (root,), writes=grant.writes)
+    as_run = dict(grant.runs_as)
+    assert config.tools == tuple(dict.fromkeys(as_run.get(t, t) for t in grant.tools))
+    assert config.tools == ("Read", "Glob", "Grep", "Write", "Edit")
+    assert [lack.name for lack in grant.lacking] == ["Bash", "TodoWrite"]
+
+
+def test_a_session_is_told_its_runs_delegation_depth(root: Path) -> None:
+    """A subagents server started inside the session counts on from the run's depth (SUBAGENTS_DELEGATION_DEPTH)."""
+    spec, _ = parse_agent("---\nname: a\ndescription: d\ntools: Read\n---\nBody.\n", path=Path("a.md"))
+    backend = ClaudeCodeBackend(ClaudeCodeSettings())
+    config = backend.config_for(spec, "m", RunLimits(), (root,), writes=False, depth=2)
+    assert config.environment()["SUBAGENTS_DELEGATION_DEPTH"] == "2"
+    assert config != backend.config_for(spec, "m", RunLimits(), (root,), writes=False)  # a pool key of its own
 
 
 @pytest.mark.parametrize(

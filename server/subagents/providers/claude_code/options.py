@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from subagents.depth import DEPTH_ENV
 from subagents.providers.claude_code.nesting import SESSION_MARKER
 
 if TYPE_CHECKING:
@@ -53,10 +54,12 @@ class SessionConfig:
     deny_rules: tuple[str, ...] = ()
     setting_sources: tuple[SettingSource, ...] = ()  # the user's Claude Code settings to load: none unless asked
     cli_path: str | None = None
+    depth: int = 1  # the run's delegation depth, which a server started inside the session continues from
 
     def environment(self) -> dict[str, str]:
         return {
             **SESSION_ENV,
+            DEPTH_ENV: str(self.depth),
             "CLAUDE_CODE_MAX_OUTPUT_TOKENS": str(self.max_output_tokens),
             "CLAUDE_CODE_MAX_RETRIES": str(self.max_retries),
         }

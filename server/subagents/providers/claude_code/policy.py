@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from subagents.definitions.spec import AgentSpec
 from subagents.errors import SandboxError
 from subagents.tools.edit import resolve_for_write
 from subagents.tools.sandbox import Sandbox
@@ -49,14 +50,28 @@ def session_tools(wanted: Sequence[str], *, writes: bool) -> SessionTools:
     tools: dict[str, None] = {}
     left_out: list[str] = []
     for name in wanted:
-        tool = CLAUDE_TOOL_FOR.get(name)
+        tool, reason = session_tool(name, writes=writes)
         if tool is None:
-            left_out.append(f"{name}: {NOT_OFFERED.get(name, 'not a tool this server gives a Claude Code session')}")
-        elif tool in WRITE_TOOLS and not writes:
-            left_out.append(f"{name}: the agent runs read-only")
+            left_out.append(f"{name}: {reason}")
         else:
             tools[tool] = None
     return SessionTools(tuple(tools), tuple(left_out))
+
+
+def session_tool(name: str, *, writes: bool) -> tuple[str | None, str]:
+    """The Claude Code tool that does the job of the agent-file tool `name`, or None and why a session
+    goes without it (grants.py reports the same answer in `agents show` and `validate`)."""
+    tool = CLAUDE_TOOL_FOR.get(name)
+    if tool is None:
+        return None, NOT_OFFERED.get(name, "not a tool this server gives a Claude Code session")
+    if tool in WRITE_TOOLS and not writes:
+        return None, "the agent runs read-only"
+    return tool, ""
+
+
+def writes_allowed(spec: AgentSpec) -> bool:
+    """`permissionMode: plan` means read-only, as in Claude Code; every other mode is ours to decide."""
+    return str(spec.fields.get("permissionMode", "")).strip() != "plan"
 
 
 class ToolPolicy:

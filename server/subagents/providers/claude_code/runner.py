@@ -25,7 +25,7 @@ from subagents.loop import Guard, MessageSink, RunLimits, RunResult, _budget_not
 from subagents.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock
 from subagents.providers.claude_code.detect import ClaudeCodeStatus, claude_code_status
 from subagents.providers.claude_code.options import ClaudeCodeSettings, SessionConfig
-from subagents.providers.claude_code.policy import ToolPolicy, permission_rules, session_tools
+from subagents.providers.claude_code.policy import ToolPolicy, permission_rules, session_tools, writes_allowed
 from subagents.providers.claude_code.pool import WarmPool
 from subagents.providers.claude_code.session import Session
 from subagents.providers.claude_code.transcript import Transcript
@@ -51,6 +51,7 @@ class ClaudeCodeJob:
     writes: bool
     run_id: str
     continued_from: str | None = None
+    depth: int = 1  # how deep the run is in a delegation chain (depth.py)
     events: EventSink | None = None
     on_messages: MessageSink | None = None
     guard: Guard | None = None
@@ -84,11 +85,12 @@ class ClaudeCodeBackend:
             return self._status
 
     def config_for(
-        self, spec: AgentSpec, model: str, limits: RunLimits, roots: Sequence[Path], *, writes: bool
+        self, spec: AgentSpec, model: str, limits: RunLimits, roots: Sequence[Path], *, writes: bool, depth: int = 1
     ) -> SessionConfig:
-        """The session an agent gets: its prompt, tools, model and turn limit, working in the first root."""
+        """The session an agent gets: its prompt, tools, model and turn limit, working in the first root, with
+        the run's delegation depth in its environment (a server started there counts on from it)."""
         real = tuple(Sandbox(tuple(roots)).roots)
-        tools = session_tools(spec.effective_tools, writes=writes and _writes_allowed(spec))
+        tools = session_tools(spec.effective_tools, writes=writes and writes_allowed(spec))
         return SessionConfig(
             agent=spec.name,
             model=model,
@@ -102,16 +104,19 @@ class ClaudeCodeBackend:
             deny_rules=tuple(permission_rules(real, DEFAULT_DENY)),
             setting_sources=self.settings.setting_sources,
             cli_path=self.settings.cli_path,
+            depth=depth,
         )
 
     def left_out(self, spec: AgentSpec, *, writes: bool) -> tuple[str, ...]:
         """What of the agent a Claude Code session does not honour (tools, temperature), each with the reason."""
-        notes = session_tools(spec.effective_tools, writes=writes and _writes_allowed(spec)).left_out
+        notes = session_tools(spec.effective_tools, writes=writes and writes_allowed(spec)).left_out
         if spec.options.temperature is not None:
             notes += ("temperature: Claude Code chooses its own sampling",)
         return notes
 
-    async def prestart(self, runs: Sequence[tuple[AgentSpec, str, RunLimits]], roots: Sequence[Path]) -> None:
+    async def prestart(
+        self, runs: Sequence[tuple[AgentSpec, str, RunLimits]], roots: Sequence[Path], *, depth: int = 1
+    ) -> None:
         """At server start, for the agents (with their model and limits) that run here: import the SDK and
         keep sessions ready for the read-only ones (a writer gets a fresh copy of the project per run, so
         its session cannot start ahead). Says which tools each agent goes without."""
@@ -126,12 +131,16 @@ class ClaudeCodeBackend:
         log.info("%d agents run on Claude Code, billed to %s", len(runs), status.billed_to)
         if self.settings.warm_sessions:
             self.pool.want(
-                [self.config_for(s, model, limits, roots, writes=False) for s, model, limits in runs if not s.writes]
+                [
+                    self.config_for(s, model, limits, roots, writes=False, depth=depth)
+                    for s, model, limits in runs
+                    if not s.writes
+                ]
             )
 
     async def run(self, job: ClaudeCodeJob) -> RunResult:
         """Run the job on a session: kept from the run it continues, else warm, else started now."""
-        config = self.config_for(job.spec, job.model, job.limits, job.roots, writes=job.writes)
+        config = self.config_for(job.spec, job.model, job.limits, job.roots, writes=job.writes, depth=job.depth)
         kept = self.pool.take_kept(job.continued_from, config) if job.continued_from else None
         session = kept or (await self.pool.acquire(config, keep_warm=not job.writes))[0]
         prompt = follow_up_text(job.conversation[-1]) if kept else replay(job.conversation)
@@ -245,8 +254,3 @@ def _line(message: Message) -> str:
         elif isinstance(block, ToolResultBlock):
             parts.append(f"[tool result{' (error)' if block.is_error else ''}] {block.content[:4000]}")
     return "\n".join(parts)
-
-
-def _writes_allowed(spec: AgentSpec) -> bool:
-    """`permissionMode: plan` means read-only, as in Claude Code; every other mode is ours to decide."""
-    return str(spec.fields.get("permissionMode", "")).strip() != "plan"
