@@ -92,6 +92,10 @@ class RunBudget(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0)
     daily_cost_usd: float | None = Field(default=None, gt=0)
     spent_today_usd: float = 0.0  # known cost of earlier runs today, when a daily budget is set
+    # The same for the caller's own runs, on every replica: one budget per authenticated caller.
+    caller: str | None = None
+    caller_daily_cost_usd: float | None = Field(default=None, gt=0)
+    caller_spent_today_usd: float = 0.0
 
 
 class BudgetMeter:
@@ -136,13 +140,16 @@ class BudgetMeter:
             lefts.append(b.max_cost_usd - spent)
         if b.daily_cost_usd is not None:
             lefts.append(b.daily_cost_usd - b.spent_today_usd - spent)
+        if b.caller_daily_cost_usd is not None:
+            lefts.append(b.caller_daily_cost_usd - b.caller_spent_today_usd - spent)
         return min(lefts) if lefts else None
 
     def exceeded(self) -> str | None:
         if self.parent is not None and (reason := self.parent.exceeded()):
             return f"{reason}, shared by the pattern's runs"
         b = self.budget
-        if self.cost_usd is None and (b.max_cost_usd is not None or b.daily_cost_usd is not None):
+        cost_budgets = (b.max_cost_usd, b.daily_cost_usd, b.caller_daily_cost_usd)
+        if self.cost_usd is None and any(limit is not None for limit in cost_budgets):
             # Fail closed: a budget we cannot measure is treated as spent.
             return "the cost budget cannot be enforced: a model of this run has no price in the price table"
         if b.max_output_tokens is not None and self.usage.output_tokens >= b.max_output_tokens:
@@ -155,4 +162,10 @@ class BudgetMeter:
             and b.spent_today_usd + self.cost_usd >= b.daily_cost_usd
         ):
             return f"the server's daily cost budget is reached (${b.daily_cost_usd:.2f})"
+        if (
+            self.cost_usd is not None
+            and b.caller_daily_cost_usd is not None
+            and b.caller_spent_today_usd + self.cost_usd >= b.caller_daily_cost_usd
+        ):
+            return f"caller {b.caller!r}'s daily cost budget is reached (${b.caller_daily_cost_usd:.2f})"
         return None

@@ -18,9 +18,10 @@ from subagents.cli.agents import cmd_agents_list, cmd_agents_show, cmd_agents_va
 from subagents.cli.patterns import add_pattern_options, add_pattern_parsers
 from subagents.cli.run import cmd_run
 from subagents.cli.runs import add_runs_parser
-from subagents.cli.serve import cmd_serve
+from subagents.cli.serve import add_team_options, cmd_serve
 from subagents.cli.settings import validation_reasons
 from subagents.cli.store import add_store_parser
+from subagents.cli.tokens import add_tokens_parser
 from subagents.errors import SubagentsError
 
 log = logging.getLogger("subagents")
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     add_store_parser(sub)
+    add_tokens_parser(sub)
     add_pattern_parsers(sub, [common, runs])
     add_first_run_parsers(sub, [common])
     return parser
@@ -222,7 +224,7 @@ def add_serve_parser(
         default=10,
         metavar="N",
         help="agent runs going at once per caller (the token's holder over HTTP, the local user over stdio), "
-        "background runs included; more are refused with a message (default 10)",
+        "background runs included, on each replica; more are refused with a message (default 10)",
     )
     serve.add_argument(
         "--patterns",
@@ -230,6 +232,7 @@ def add_serve_parser(
         help="orchestration patterns served as tools: a comma list of route, fan_out, debate, pipeline, "
         "escalate, or all, or none (default fan_out; env SUBAGENTS_PATTERNS)",
     )
+    add_team_options(serve)
     serve.set_defaults(handler=cmd_serve)
 
 
