@@ -253,20 +253,21 @@ class Subagents:
     def timeout_s(self, spec: AgentSpec) -> float:
         return tightest(spec.options.timeout, self.settings.run_timeout_s) or self.settings.run_timeout_s
 
-    async def budget(self, spec: AgentSpec, principal: Principal) -> RunBudget:
-        """The run's limits, with today's spend read from the store: all of it, and the caller's own (a
-        per-caller budget binds authenticated callers; the local user is held to --daily-budget)."""
+    def budget(self, spec: AgentSpec, principal: Principal) -> RunBudget:
+        """The run's limits. A per-caller daily budget binds authenticated callers; the local user is held to
+        --daily-budget. Today's spend comes from the store (`BudgetMeter.refresh`)."""
         s = self.settings
         caller = principal.scope if s.caller_daily_budget_usd else None
         return RunBudget(
             max_output_tokens=tightest(spec.options.max_output_tokens, s.max_output_tokens),
             max_cost_usd=tightest(spec.options.max_cost_usd, s.max_cost_usd),
             daily_cost_usd=s.daily_budget_usd,
-            spent_today_usd=await self.recorder.spent_today() if s.daily_budget_usd else 0.0,
             caller=caller,
             caller_daily_cost_usd=s.caller_daily_budget_usd if caller else None,
-            caller_spent_today_usd=await self.recorder.spent_today(principal=caller) if caller else 0.0,
         )
+
+    async def spent_today(self, principal: str | None) -> float:
+        return await self.recorder.spent_today(principal=principal)
 
     def unpriced(self, models: Sequence[str | None]) -> str | None:
         """With a cost budget set, a model without a price would make the budget blind: name it."""
@@ -361,7 +362,8 @@ class Subagents:
         shared_meter: BudgetMeter | None = None,
     ) -> RunOutcome:
         model = self.resolver.resolve(spec.model)
-        meter = BudgetMeter(await self.budget(spec, principal), self.prices, parent=shared_meter)
+        meter = BudgetMeter(self.budget(spec, principal), self.prices, parent=shared_meter)
+        await meter.refresh(self.spent_today)
         choice = await self.backend_for(spec)
         run_id = await self.recorder.start(
             agent=spec.name,
@@ -396,6 +398,7 @@ class Subagents:
                 await self.recorder.record_turn(
                     run_id, messages, turns=run.progress.turns, usage=meter.usage, cost_usd=meter.cost_usd
                 )
+                await meter.refresh(self.spent_today)  # what the runs on every replica spent meanwhile
 
             run.on_messages = on_messages
             with self.recorder.cancellable(run_id) as asked:  # cancel_run from another process, via the store

@@ -7,7 +7,7 @@ configurable; a model missing from the table has an unknown cost (None), never a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -98,6 +98,9 @@ class RunBudget(BaseModel):
     caller_spent_today_usd: float = 0.0
 
 
+SpentToday = Callable[[str | None], Awaitable[float]]  # today's known cost in the store: all, or one principal's
+
+
 class BudgetMeter:
     """Adds up what a run spends, turn by turn, and says when a budget is passed.
 
@@ -110,6 +113,18 @@ class BudgetMeter:
         self.parent = parent
         self.usage = Usage()
         self.cost_usd: float | None = 0.0
+
+    async def refresh(self, spent_today: SpentToday) -> None:
+        """Read today's spend of every other run again (at start, and between turns), so the daily budgets
+        hold across the runs going at once on every replica: each is one sum in the shared store."""
+        b, own = self.budget, self.cost_usd or 0.0
+        update: dict[str, float] = {}
+        if b.daily_cost_usd is not None:
+            update["spent_today_usd"] = max(0.0, await spent_today(None) - own)
+        if b.caller_daily_cost_usd is not None:
+            update["caller_spent_today_usd"] = max(0.0, await spent_today(b.caller) - own)
+        if update:
+            self.budget = b.model_copy(update=update)
 
     def add(self, model: str, usage: Usage) -> None:
         self.usage += usage
