@@ -153,7 +153,7 @@ async def test_cancelling_a_finished_run_through_another_replica_changes_nothing
 
 
 async def test_a_run_still_executing_on_one_replica_cannot_be_continued_through_another(
-    store_location: str, fake_model: FakeMessagesServer, project: object
+    store_location: str, fake_model: FakeMessagesServer, project: Path
 ) -> None:
     fake_model.set_script(slow_unless_quick)
     async with (
@@ -164,7 +164,7 @@ async def test_a_run_still_executing_on_one_replica_cannot_be_continued_through_
         Client(build_server(app_a)) as client_a,
         Client(build_server(app_b)) as client_b,
     ):
-        started = await client_a.call_tool("start_agent", {"agent": "router", "task": "slow"})
+        started = await client_a.call_tool("start_agent", {"agent": "helper", "task": "slow"})
         run_id = started.structured_content["run_id"]  # type: ignore[index]
         await wait_for(fake_model, 1)
         refused = await client_b.call_tool("continue_run", {"run_id": run_id, "message": "quick: and?"})
