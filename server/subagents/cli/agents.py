@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from subagents.cli.settings import build_app, settings_from_args
 from subagents.definitions.catalog import Catalog
 from subagents.definitions.spec import AgentSpec
+from subagents.principals import LOCAL
 
 if TYPE_CHECKING:
     from subagents.app import Subagents
@@ -58,7 +59,7 @@ def cmd_agents_show(args: argparse.Namespace) -> int:
 def limit_lines(app: Subagents, spec: AgentSpec) -> list[tuple[str, str]]:
     """The limits a run of `spec` gets, each with who set it: the agent file, or the server."""
     limits, options, settings = app.limits(spec), spec.options, app.settings
-    budget = app.budget(spec, 0.0)
+    budget = app.budget(spec, LOCAL)
 
     def who(own: object, effective: object) -> str:
         return "agent" if own is not None and own == effective else "server"
