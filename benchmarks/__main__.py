@@ -32,7 +32,7 @@ FIGURES: dict[str, FigureFn] = {
     "concurrency": lambda tmp, quick: concurrency.figure(tmp, 1 if quick else 3, (1, 16) if quick else (1, 4, 16, 64)),
     "caching": lambda tmp, quick: caching.figure(tmp),
     "store": lambda tmp, quick: store_overhead.figure(tmp, 20 if quick else 100),
-    "replicas": lambda tmp, quick: replicas.figure(tmp, 1 if quick else 5),
+    "replicas": lambda tmp, quick: replicas.figure(tmp, 1 if quick else 3),
 }
 
 

@@ -10,11 +10,14 @@ Without PostgreSQL the replicas share one SQLite file instead, and the figure sa
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import anyio
+from anyio.abc import Process
 
 from benchmarks.call_overhead import NO_FINDINGS
 from benchmarks.concurrency import LATENCY_S, through_us
@@ -24,6 +27,7 @@ from benchmarks.servers import PY, REPO, base_env, http_server
 from subagents.providers.testing import FakeMessagesServer, text
 
 CLIENTS = 64
+CLIENT_PROCESSES = 2
 
 
 async def spread(urls: list[str], n: int) -> tuple[float, int]:
@@ -41,6 +45,43 @@ async def spread(urls: list[str], n: int) -> tuple[float, int]:
     return time.perf_counter() - start, errors
 
 
+async def from_processes(urls: list[str], n: int, processes: int = CLIENT_PROCESSES) -> tuple[float, int]:
+    """The `n` calls made from `processes` client processes at once (one Python process cannot drive 64 MCP
+    sessions without becoming the bottleneck itself); wall seconds from the go to the last answer, errors."""
+    shares = [len(range(i, n, processes)) for i in range(processes)]
+    clients = [
+        await anyio.open_process([PY, "-m", "benchmarks.replicas", ",".join(urls), str(k)], cwd=REPO) for k in shares
+    ]
+    try:
+        for proc in clients:  # each has imported what it needs and waits for the go
+            assert proc.stdout is not None
+            await proc.stdout.receive()
+        start = time.perf_counter()
+        for proc in clients:
+            assert proc.stdin is not None
+            await proc.stdin.send(b"go\n")
+        outputs = [json.loads(await _read_all(proc)) for proc in clients]
+        wall = time.perf_counter() - start
+    finally:
+        for proc in clients:
+            await proc.aclose()
+    return wall, sum(int(o["errors"]) for o in outputs)
+
+
+async def _read_all(proc: Process) -> bytes:
+    assert proc.stdout is not None
+    chunks = [chunk async for chunk in proc.stdout]
+    await proc.wait()
+    return b"".join(chunks)
+
+
+async def _client(urls: list[str], n: int) -> None:
+    print("ready", flush=True)
+    await anyio.to_thread.run_sync(sys.stdin.readline)
+    wall, errors = await spread(urls, n)
+    print(json.dumps({"wall": wall, "errors": errors}), flush=True)
+
+
 def replica(store: str) -> list[str]:
     return [PY, "-m", "subagents", "serve", "--root", str(REPO), "--store", store, "--max-concurrent-runs", "64"]
 
@@ -56,10 +97,10 @@ async def figure(tmp: Path, rounds: int, clients: int = CLIENTS) -> list[Figure]
                     await through_us(url, 2)  # warm-up: the first call imports the SDK
                 two, one, errors = [], [], 0
                 for _ in range(rounds):  # interleaved: a drifting machine slows both alike
-                    wall, errs = await spread([url_a, url_b], clients)
+                    wall, errs = await from_processes([url_a, url_b], clients)
                     two.append(clients / wall)
                     errors += errs
-                    wall, errs = await spread([url_a], clients)
+                    wall, errs = await from_processes([url_a], clients)
                     one.append(clients / wall)
                     errors += errs
     ratio = Summary.of(pair_ratios(two, one))
@@ -76,6 +117,10 @@ async def figure(tmp: Path, rounds: int, clients: int = CLIENTS) -> list[Figure]
     where = "one PostgreSQL database on loopback" if base else f"one SQLite file ({NO_POSTGRES})"
     fig.notes.append(
         f"each model call takes {LATENCY_S * 1000:.0f} ms; every call opens its own MCP session (handshake era), "
-        f"so a call stays on its replica; the replicas share {where}"
+        f"so a call stays on its replica; the clients run in {CLIENT_PROCESSES} processes; the replicas share {where}"
     )
     return [fig]
+
+
+if __name__ == "__main__":  # a client process of `from_processes`: URLS (comma-separated) N
+    anyio.run(_client, sys.argv[1].split(","), int(sys.argv[2]))
