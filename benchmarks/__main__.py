@@ -22,7 +22,7 @@ from pathlib import Path
 
 import anyio
 
-from benchmarks import caching, call_overhead, cold_start, concurrency
+from benchmarks import caching, call_overhead, cold_start, concurrency, replicas, store_overhead
 from benchmarks.harness import Figure, write_json
 
 FigureFn = Callable[[Path, bool], Awaitable[list[Figure]]]
@@ -31,6 +31,8 @@ FIGURES: dict[str, FigureFn] = {
     "calls": lambda tmp, quick: call_overhead.figure(tmp, 30 if quick else 150),
     "concurrency": lambda tmp, quick: concurrency.figure(tmp, 1 if quick else 3, (1, 16) if quick else (1, 4, 16, 64)),
     "caching": lambda tmp, quick: caching.figure(tmp),
+    "store": lambda tmp, quick: store_overhead.figure(tmp, 20 if quick else 100),
+    "replicas": lambda tmp, quick: replicas.figure(tmp, 1 if quick else 3),
 }
 
 

@@ -23,11 +23,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import anyio
 
+from benchmarks.harness import Figure, Row, Summary
 from benchmarks.legacy_store import LegacyStore
+from benchmarks.pg import NO_POSTGRES, fresh_schema, postgres_url
 from subagents.history.store import RunInput, store_for
 from subagents.messages import Message, TextBlock, ToolResultBlock, ToolUseBlock, Usage
 from subagents.recorder import RunRecorder
@@ -36,6 +39,7 @@ TURNS = 5
 PAYLOAD = "x" * 2000  # ~2 KB a message
 START = [Message(role="user", content=(TextBlock(text="<task>review src/app.py</task>"),))]
 Timer = Callable[[], Awaitable[float]]
+BUDGET_MS = 50  # 1% of a five-turn run whose model turns take a second each
 
 
 def turn_messages(turn: int) -> list[Message]:
@@ -217,6 +221,49 @@ async def main_async(runs: int, concurrent: int, gap_s: float, postgres: str | N
         how = "LISTEN/NOTIFY" if name == "PostgreSQL" else "a poll every 0.25 s"
         print(row(f"{name} ({how})", times))
     print("\nTargets: no thread hop or lock per turn on the run's path; a cancel lands within 1 s.")
+
+
+async def figure(tmp: Path, runs: int, concurrent: int = 16, gap_s: float = 0.002) -> list[Figure]:
+    """For `python -m benchmarks`: a run's store time on PostgreSQL over loopback next to SQLite, and cancel
+    latency through each store."""
+    fig = Figure("store", "store time on a run's path, ms", ("PostgreSQL (loopback)", "SQLite"))
+    base = postgres_url()
+    if base is None:
+        fig.notes.append(f"PostgreSQL rows left out: {NO_POSTGRES}")
+    sqlite_path = str(tmp / "store-figure.db")
+    with fresh_schema(base) if base else nullcontext("") as postgres:
+        for n in (1, concurrent):
+            times: dict[str, list[float]] = {}
+            for name, location in (("sqlite", sqlite_path), ("postgres", postgres)):
+                if location:
+                    async with store_for(location) as store:
+                        recorder = RunRecorder(store)
+                        timer = lambda recorder=recorder: recorder_run(recorder, gap_s)  # type: ignore[misc]  # noqa: E731
+                        times[name] = await samples(timer, runs, n)
+            lite = Summary.of([t * 1000 for t in times["sqlite"]])
+            label = f"one run ({TURNS} turns)" + ("" if n == 1 else f", {n} at once")
+            if "postgres" in times:
+                pg = Summary.of([t * 1000 for t in times["postgres"]])
+                ratio = f"{pg.median / lite.median:.1f}×"
+                met = max(pg.median, lite.median) <= BUDGET_MS
+                fig.add(Row(label, pg.show(digits=2), lite.show(digits=2), ratio, f"≤ {BUDGET_MS} ms a run", met))
+            else:
+                fig.add(Row(label, "-", lite.show(digits=2)))
+        cancels = {
+            name: await cancel_latency(loc, 8) for name, loc in (("sqlite", sqlite_path), ("postgres", postgres)) if loc
+        }
+    lite_cancel = Summary.of([t * 1000 for t in cancels["sqlite"]])
+    pg_cancel = Summary.of([t * 1000 for t in cancels["postgres"]]) if "postgres" in cancels else None
+    met = max(pg_cancel.max if pg_cancel else 0, lite_cancel.max) <= 1000
+    shown = pg_cancel.show(digits=0) if pg_cancel else "-"
+    fig.add(
+        Row("cancel through the store until the run stops, ms", shown, lite_cancel.show(digits=0), "", "≤ 1000 ms", met)
+    )
+    fig.notes.append(
+        f"per run: create, the first message, {TURNS} turns of two ~2 KB messages queued, finish; {gap_s * 1000:g} ms "
+        "of model time between turns (not counted); cancel: PostgreSQL LISTEN/NOTIFY, SQLite a poll every 0.25 s"
+    )
+    return [fig]
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from subagents.budget import Price, PriceTable
 from subagents.events import RunEvent
 from subagents.history.store import RunStore, SQLiteRunStore
 from subagents.orchestration import run_pattern
@@ -227,3 +228,30 @@ async def test_a_server_started_by_a_delegating_process_counts_on_from_its_depth
     await run_once(app, "relay", "x")
     offered = [r.tool_names for r in fake_model.requests if not delegated(r)]
     assert offered == [["Read", "Agent"], ["Read"]]
+
+
+async def test_a_child_is_its_callers_run_and_counts_once_against_the_callers_daily_budget(
+    fake_model: FakeMessagesServer, project: Path, agents: Path, store: RunStore
+) -> None:
+    """The child's record carries the caller's principal, so the caller's daily budget (a sum over the store)
+    counts it; the parent, re-reading that sum between turns, takes off its child's spend as well as its own,
+    so the child is counted once. $1 a turn, $3.50 a day: the lead's two turns and the child's one fit."""
+    prices = PriceTable({"claude-sonnet-5-5": Price(input=1000, output=0, cache_write=0, cache_read=0)})
+    dollar = {"input_tokens": 1000, "output_tokens": 0}
+
+    def script(request: RecordedRequest) -> Reply:
+        if request.system_text == "REVIEWER":
+            return text("One finding.", usage=dollar)
+        if delegated(request):
+            return text("Reviewed.", usage=dollar)
+        return Reply(content=task("reviewer").content, stop_reason="tool_use", usage=dollar)
+
+    fake_model.set_script(script)
+    app = make_app(
+        fake_model, project, agents_dir=agents, bundled=False, store=store, prices=prices, caller_daily_budget_usd=3.5
+    )
+    outcome = await run_once(app, "lead", "Review", principal=ALICE)
+    assert outcome.status == "completed", outcome.report
+    assert outcome.cost_usd == 2.0  # the lead's own turns; the child's dollar is in the child's record
+    [child] = [r for r in await store.list(principal="alice") if r.parent_id == outcome.run_id]
+    assert (await store.get(child.id)).principal == "alice" and child.cost_usd == 1.0

@@ -150,3 +150,28 @@ async def test_cancelling_a_finished_run_through_another_replica_changes_nothing
         "note": "Not running; nothing to cancel.",
     }
     assert unknown.is_error and "run_nope" in unknown.content[0].text  # type: ignore[union-attr]
+
+
+async def test_a_run_still_executing_on_one_replica_cannot_be_continued_through_another(
+    store_location: str, fake_model: FakeMessagesServer, project: Path
+) -> None:
+    fake_model.set_script(slow_unless_quick)
+    async with (
+        store_for(store_location) as store_a,
+        store_for(store_location, owner=OTHER_HOST) as store_b,
+        replica(fake_model, project, store_a) as app_a,
+        replica(fake_model, project, store_b) as app_b,
+        Client(build_server(app_a)) as client_a,
+        Client(build_server(app_b)) as client_b,
+    ):
+        started = await client_a.call_tool("start_agent", {"agent": "helper", "task": "slow"})
+        run_id = started.structured_content["run_id"]  # type: ignore[index]
+        await wait_for(fake_model, 1)
+        refused = await client_b.call_tool("continue_run", {"run_id": run_id, "message": "quick: and?"})
+        await client_b.call_tool("cancel_run", {"run_id": run_id})
+    assert refused.is_error
+    assert refused.structured_content == {
+        "status": "error",
+        "error": f"Run {run_id} is still running; wait for it (get_run) or cancel it first.",
+    }
+    assert len(fake_model.requests) == 1  # the follow-up never reached the model

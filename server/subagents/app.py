@@ -64,7 +64,7 @@ class Subagents:
         self.provider = provider
         self.store = store
         self._owns_store = owns_store and store is not None
-        self.recorder = RunRecorder(store)
+        self.recorder = RunRecorder(store, renew_s=settings.lease_ttl_s / 4)
         self.prices = prices or PriceTable()
         self.resolver = ModelResolver(aliases=settings.model_aliases, default=settings.default_model)
         self.jobs = JobManager()
@@ -89,7 +89,8 @@ class Subagents:
         )
         if orphans := remove_orphaned_workspaces():
             log.warning("removed %d workspaces left by servers that stopped mid-run", len(orphans))
-        store = store_for(settings.store_url) if settings.store_enabled else None  # opened by __aenter__
+        # Opened by __aenter__.
+        store = store_for(settings.store_url, lease_ttl_s=settings.lease_ttl_s) if settings.store_enabled else None
         prices = PriceTable.from_file(settings.prices_file) if settings.prices_file else PriceTable()
         # Claude Code only where an agent may run on it: otherwise no pool and no housekeeping.
         wanted = {settings.provider, *(s.options.provider or settings.provider for s in catalog.agents.values())}
@@ -227,17 +228,26 @@ class Subagents:
     def timeout_s(self, spec: AgentSpec) -> float:
         return tightest(spec.options.timeout, self.settings.run_timeout_s) or self.settings.run_timeout_s
 
-    def budget(self, spec: AgentSpec, spent_today: float) -> RunBudget:
+    def budget(self, spec: AgentSpec, principal: Principal) -> RunBudget:
+        """The run's limits. A per-caller daily budget binds authenticated callers; the local user is held to
+        --daily-budget. Today's spend comes from the store (`BudgetMeter.refresh`)."""
+        s = self.settings
+        caller = principal.scope if s.caller_daily_budget_usd else None
         return RunBudget(
-            max_output_tokens=tightest(spec.options.max_output_tokens, self.settings.max_output_tokens),
-            max_cost_usd=tightest(spec.options.max_cost_usd, self.settings.max_cost_usd),
-            daily_cost_usd=self.settings.daily_budget_usd,
-            spent_today_usd=spent_today,
+            max_output_tokens=tightest(spec.options.max_output_tokens, s.max_output_tokens),
+            max_cost_usd=tightest(spec.options.max_cost_usd, s.max_cost_usd),
+            daily_cost_usd=s.daily_budget_usd,
+            caller=caller,
+            caller_daily_cost_usd=s.caller_daily_budget_usd if caller else None,
         )
+
+    async def spent_today(self, principal: str | None) -> float:
+        return await self.recorder.spent_today(principal=principal)
 
     def unpriced(self, models: Sequence[str | None]) -> str | None:
         """With a cost budget set, a model without a price would make the budget blind: name it."""
-        if self.settings.max_cost_usd is None and self.settings.daily_budget_usd is None:
+        s = self.settings
+        if s.max_cost_usd is None and s.daily_budget_usd is None and s.caller_daily_budget_usd is None:
             return None
         return next((m for m in models if m and self.prices.price(m) is None), None)
 
@@ -289,15 +299,14 @@ class Subagents:
         principal: Principal = LOCAL,
     ) -> RunOutcome:
         """The same agent picks up its own conversation from the store and answers a follow-up, in one of
-        `principal`'s run slots."""
-        record = await self.recorder.get(run_id)
+        `principal`'s run slots. Another principal's run answers like an unknown id."""
+        record = await self.recorder.get(run_id, principal=principal.scope)
         if record.model == "pattern":  # orchestration.PATTERN_MODEL: a pattern has no conversation of its own
             raise SubagentsError(
                 f"Run {run_id} is a {record.agent} pattern, not one agent's conversation; continue one of its "
                 "children instead (get_run lists them)."
             )
-        job = self.jobs.get(run_id)
-        if record.status == "running" and job is not None and not job.done.is_set():
+        if record.status == "running":  # the store's word: the run may be executing on another replica
             raise ModelCallError(
                 f"Run {run_id} is still running; wait for it (get_run) or cancel it first.", kind="busy"
             )

@@ -7,7 +7,7 @@ configurable; a model missing from the table has an unknown cost (None), never a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -93,6 +93,13 @@ class RunBudget(BaseModel):
     max_cost_usd: float | None = Field(default=None, gt=0)
     daily_cost_usd: float | None = Field(default=None, gt=0)
     spent_today_usd: float = 0.0  # known cost of earlier runs today, when a daily budget is set
+    # The same for the caller's own runs, on every replica: one budget per authenticated caller.
+    caller: str | None = None
+    caller_daily_cost_usd: float | None = Field(default=None, gt=0)
+    caller_spent_today_usd: float = 0.0
+
+
+SpentToday = Callable[[str | None], Awaitable[float]]  # today's known cost in the store: all, or one principal's
 
 
 class BudgetMeter:
@@ -118,6 +125,19 @@ class BudgetMeter:
         self.cost_usd: float | None = 0.0
         self._below_output_tokens = 0  # what the runs below this one spent
         self._below_cost_usd: float | None = 0.0
+
+    async def refresh(self, spent_today: SpentToday) -> None:
+        """Read today's spend of every other run again (at start, and between turns), so the daily budgets
+        hold across the runs going at once on every replica: each is one sum in the shared store, which
+        holds this run's turns and those of the runs below it too, so what this meter counts is taken off."""
+        b, own = self.budget, self.spent_usd or 0.0
+        update: dict[str, float] = {}
+        if b.daily_cost_usd is not None:
+            update["spent_today_usd"] = max(0.0, await spent_today(None) - own)
+        if b.caller_daily_cost_usd is not None:
+            update["caller_spent_today_usd"] = max(0.0, await spent_today(b.caller) - own)
+        if update:
+            self.budget = b.model_copy(update=update)
 
     def add(self, model: str, usage: Usage) -> None:
         self.usage += usage
@@ -166,6 +186,8 @@ class BudgetMeter:
             lefts.append(b.max_cost_usd - spent)
         if b.daily_cost_usd is not None:
             lefts.append(b.daily_cost_usd - b.spent_today_usd - spent)
+        if b.caller_daily_cost_usd is not None:
+            lefts.append(b.caller_daily_cost_usd - b.caller_spent_today_usd - spent)
         return min(lefts) if lefts else None
 
     def exceeded(self) -> str | None:
@@ -186,7 +208,8 @@ class BudgetMeter:
 
     def _own_exceeded(self) -> str | None:
         b, spent, tokens = self.budget, self.spent_usd, self.output_tokens
-        if spent is None and (b.max_cost_usd is not None or b.daily_cost_usd is not None):
+        cost_budgets = (b.max_cost_usd, b.daily_cost_usd, b.caller_daily_cost_usd)
+        if spent is None and any(limit is not None for limit in cost_budgets):
             # Fail closed: a budget we cannot measure is treated as spent.
             return "the cost budget cannot be enforced: a model of this run has no price in the price table"
         if b.max_output_tokens is not None and tokens >= b.max_output_tokens:
@@ -195,4 +218,10 @@ class BudgetMeter:
             return f"cost budget reached (${spent:.4f} of ${b.max_cost_usd:.4f})"
         if spent is not None and b.daily_cost_usd is not None and b.spent_today_usd + spent >= b.daily_cost_usd:
             return f"the server's daily cost budget is reached (${b.daily_cost_usd:.2f})"
+        if (
+            spent is not None
+            and b.caller_daily_cost_usd is not None
+            and b.caller_spent_today_usd + spent >= b.caller_daily_cost_usd
+        ):
+            return f"caller {b.caller!r}'s daily cost budget is reached (${b.caller_daily_cost_usd:.2f})"
         return None

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from subagents.errors import ConfigError
+from subagents.history.base import LEASE_TTL_S
 from subagents.providers.base import DEFAULT_ALIASES, DEFAULT_MODEL
 from subagents.providers.claude_code.options import ClaudeCodeSettings
 from subagents.tools.bash import BashPolicy
@@ -37,9 +38,13 @@ class Settings(BaseModel):
     # Runs: history, budgets, retries (issue: runs that survive).
     store_url: str | None = None  # a SQLite file path or a postgresql:// URL; None: default_location()
     store_enabled: bool = True
+    # How long a replica may miss renewing the leases on its runs (every quarter of it) before another
+    # replica takes it for dead and marks its runs interrupted. Shorter: faster reaping, more writes.
+    lease_ttl_s: float = Field(default=LEASE_TTL_S, ge=1, le=3600)
     max_output_tokens: int | None = Field(default=None, ge=1)  # per run, summed over turns
     max_cost_usd: float | None = Field(default=None, gt=0)  # per run
-    daily_budget_usd: float | None = Field(default=None, gt=0)  # per server, UTC day
+    daily_budget_usd: float | None = Field(default=None, gt=0)  # per store (every replica), UTC day
+    caller_daily_budget_usd: float | None = Field(default=None, gt=0)  # per authenticated caller, UTC day
     prices_file: Path | None = None
     fallback_model: str | None = None
     retry_attempts: int = Field(default=4, ge=1, le=10)

@@ -94,8 +94,8 @@ async def execute(
 ) -> RunOutcome:
     """Record a new run of `spec` on `conversation`, run it, and record how it ended, whatever happens."""
     model = app.resolver.resolve(spec.model)
-    spent = await app.recorder.spent_today() if app.settings.daily_budget_usd else 0.0
-    meter = BudgetMeter(app.budget(spec, spent), app.prices, parent=nesting.meter)
+    meter = BudgetMeter(app.budget(spec, principal), app.prices, parent=nesting.meter)
+    await meter.refresh(app.spent_today)
     choice = await app.backend_for(spec)
     depth = run_depth(app.settings, nesting.depth)
     run_id = await app.recorder.start(
@@ -104,6 +104,7 @@ async def execute(
         input=run_input,
         continued_from=continued_from,
         client=client,
+        principal=principal.scope,
         parent_id=nesting.parent_id,
         backend=choice.backend,
         billed_to=choice.billed_to,
@@ -147,6 +148,7 @@ async def execute(
             await app.recorder.record_turn(
                 run_id, messages, turns=run.progress.turns, usage=meter.usage, cost_usd=meter.cost_usd
             )
+            await meter.refresh(app.spent_today)  # what the runs on every replica spent meanwhile
 
         run.on_messages = on_messages
         with app.recorder.cancellable(run_id) as asked:  # cancel_run from another process, via the store

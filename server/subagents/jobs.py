@@ -14,6 +14,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from subagents.errors import SubagentsError
 from subagents.events import RunEvent
+from subagents.principals import LOCAL, Principal
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ StartedSink = Callable[[str], Awaitable[None]]
 class Job:
     run_id: str
     agent: str
+    principal: Principal = LOCAL  # who started it: only they see it through the job
     started_at: float = field(default_factory=time.monotonic)
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     done: anyio.Event = field(default_factory=anyio.Event)
@@ -57,17 +59,18 @@ class JobManager:
                 self._tg = None
                 tg.cancel_scope.cancel()
 
-    async def start(self, agent: str, run: Callable[[Job, StartedSink], Awaitable[Any]]) -> Job:
-        """Start `run` in the background and return its job once the run has an id."""
+    async def start(
+        self, agent: str, run: Callable[[Job, StartedSink], Awaitable[Any]], *, principal: Principal = LOCAL
+    ) -> Job:
+        """Start `run` in the background for `principal` and return its job once the run has an id."""
         if self._tg is None:
             raise SubagentsError("Background runs are not available: the server is shutting down.")
-        job: Job = await self._tg.start(self._run, agent, run)
+        job: Job = await self._tg.start(self._run, Job(run_id="", agent=agent, principal=principal), run)
         return job
 
     async def _run(
-        self, agent: str, run: Callable[[Job, StartedSink], Awaitable[Any]], task_status: TaskStatus[Job]
+        self, job: Job, run: Callable[[Job, StartedSink], Awaitable[Any]], task_status: TaskStatus[Job]
     ) -> None:
-        job = Job(run_id="", agent=agent)
 
         async def started(run_id: str) -> None:
             job.run_id = run_id
@@ -92,14 +95,19 @@ class JobManager:
         if self._tg is not None:
             self._tg.start_soon(fn)
 
-    def get(self, run_id: str) -> Job | None:
-        return self._jobs.get(run_id)
+    def get(self, run_id: str, principal: Principal | None = None) -> Job | None:
+        """The job, if any; with `principal`, only a job that principal may see (the local user sees all)."""
+        job = self._jobs.get(run_id)
+        if job is None or principal is None or principal.local or job.principal == principal:
+            return job
+        return None
 
     def active(self) -> Sequence[Job]:
         return [j for j in self._jobs.values() if not j.done.is_set()]
 
-    async def cancel(self, run_id: str, wait_s: float = 5.0) -> Job | None:
-        job = self._jobs.get(run_id)
+    async def cancel(self, run_id: str, principal: Principal | None = None, wait_s: float = 5.0) -> Job | None:
+        """Cancel the job (one `principal` may see) and wait up to wait_s for it to end; None if no such job."""
+        job = self.get(run_id, principal)
         if job is None:
             return None
         job.scope.cancel()

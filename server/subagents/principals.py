@@ -25,9 +25,16 @@ class Principal:
     """One caller the operator's limits apply to, e.g. the holder of one bearer token."""
 
     name: str
+    local: bool = False  # the local user, who owns the store and may read every run in it
+
+    @property
+    def scope(self) -> str | None:
+        """The name the run store records on this caller's runs and filters its reads by; None for the local
+        user (no filter). A token's holder named "local" is another principal: it sees only its own runs."""
+        return None if self.local else self.name
 
 
-LOCAL = Principal("local")  # the local user: stdio, or HTTP on loopback without a token
+LOCAL = Principal("local", local=True)  # the local user: stdio, or HTTP on loopback without a token
 
 
 class TooManyRuns(SubagentsError):

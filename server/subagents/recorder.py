@@ -130,12 +130,13 @@ class RunRecorder:
             return []
         return await self.store.list(limit=limit, principal=principal)
 
-    async def spent_today(self) -> float:
-        """Known cost of today's (UTC) runs in the whole store: every process, every replica."""
+    async def spent_today(self, *, principal: str | None = None) -> float:
+        """Known cost of today's (UTC) runs in the whole store, every process and replica, in one sum;
+        with `principal`, of that principal's runs only."""
         if self.store is None:
             return 0.0
         midnight = datetime.combine(datetime.now(UTC).date(), time(), tzinfo=UTC)
-        return await self.store.cost_since(midnight)
+        return await self.store.cost_since(midnight, principal=principal)
 
     # --- across processes ---
 

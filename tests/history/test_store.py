@@ -274,6 +274,18 @@ async def test_cost_since_sums_every_processs_runs_created_since_including_runni
         assert await store.cost_since(T0) == 1.625
 
 
+async def test_cost_since_one_principal_sums_only_that_principals_runs(store_location: str) -> None:
+    async with opened(store_location) as store, opened(store_location) as other:
+        await finish(store, await new_run(store, principal="alice"), cost=1.0)
+        await finish(other, await new_run(other, principal="alice"), cost=0.25)  # another replica's run
+        await finish(store, await new_run(store, principal="bob"), cost=2.0)
+        await finish(store, await new_run(store), cost=4.0)  # the local user's
+        assert await store.cost_since(T0, principal="alice") == 1.25
+        assert await store.cost_since(T0, principal="bob") == 2.0
+        assert await store.cost_since(T0, principal="carol") == 0.0
+        assert await store.cost_since(T0) == 7.25
+
+
 async def test_naive_datetimes_are_refused(store_location: str) -> None:
     async with opened(store_location) as store:
         with pytest.raises(ValueError, match="timezone-aware"):

@@ -14,6 +14,7 @@ from subagents.config import Settings
 from subagents.definitions.catalog import Catalog
 from subagents.definitions.spec import AgentSpec
 from subagents.grants import Backend, grant_tools
+from subagents.principals import LOCAL
 from subagents.providers.anthropic import AnthropicSettings
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def cmd_agents_show(args: argparse.Namespace) -> int:
 def limit_lines(app: Subagents, spec: AgentSpec) -> list[tuple[str, str]]:
     """The limits a run of `spec` gets, each with who set it: the agent file, or the server."""
     limits, options, settings = app.limits(spec), spec.options, app.settings
-    budget = app.budget(spec, 0.0)
+    budget = app.budget(spec, LOCAL)
 
     def who(own: object, effective: object) -> str:
         return "agent" if own is not None and own == effective else "server"

@@ -18,9 +18,10 @@ from subagents.cli.agents import cmd_agents_list, cmd_agents_show, cmd_agents_va
 from subagents.cli.patterns import add_pattern_options, add_pattern_parsers
 from subagents.cli.run import cmd_run
 from subagents.cli.runs import add_runs_parser
-from subagents.cli.serve import cmd_serve
+from subagents.cli.serve import add_team_options, cmd_serve
 from subagents.cli.settings import validation_reasons
 from subagents.cli.store import add_store_parser
+from subagents.cli.tokens import add_tokens_parser
 from subagents.cli.tool_flags import tool_flags
 from subagents.errors import SubagentsError
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=cmd_run)
 
     add_store_parser(sub)
+    add_tokens_parser(sub)
     add_pattern_parsers(sub, [common, runs, tools])
     add_first_run_parsers(sub, [common])
     return parser
@@ -200,7 +202,8 @@ def add_serve_parser(
         default=10,
         metavar="N",
         help="agent runs going at once per caller (the token's holder over HTTP, the local user over stdio), "
-        "background runs and pattern and Task children included; more are refused with a message (default 10)",
+        "background runs and pattern and Task children included, on each replica; more are refused with a "
+        "message (default 10)",
     )
     http = serve.add_argument_group("HTTP: where to listen, and who may call")
     http.add_argument("--host", help="HTTP bind address (default 127.0.0.1; needs --transport http)")
@@ -233,6 +236,7 @@ def add_serve_parser(
         help="reverse proxy address or network whose X-Forwarded-For names the client (repeatable; default: "
         "trust nobody's)",
     )
+    add_team_options(serve)
     serve.set_defaults(handler=cmd_serve)
 
 

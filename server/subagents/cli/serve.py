@@ -6,10 +6,12 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import anyio
 
-from subagents.cli.settings import build_app, settings_from_args
+from subagents.cli.settings import build_app, float_env, settings_from_args
 from subagents.config import Settings
 from subagents.errors import ConfigError
 from subagents.providers.claude_code.nesting import refuse_if_nested
@@ -19,6 +21,47 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
+
+
+def add_team_options(serve: argparse.ArgumentParser) -> None:
+    """Flags for a team deployment: one principal per token, a budget per caller, replica leases."""
+    team = serve.add_argument_group("team deployments: several users, several replicas on one PostgreSQL store")
+    team.add_argument(
+        "--auth-tokens",
+        type=Path,
+        metavar="FILE",
+        help="one `name: sha256:<hex>` line per token; each name is a principal who sees only its own runs. "
+        "Read again on SIGHUP. Make a line with `subagents tokens new NAME` (env SUBAGENTS_AUTH_TOKENS)",
+    )
+    team.add_argument(
+        "--daily-budget-per-caller",
+        type=float,
+        metavar="USD",
+        help="cost budget of each token holder's runs in a UTC day, on every replica of the store "
+        "(env SUBAGENTS_DAILY_BUDGET_PER_CALLER)",
+    )
+    team.add_argument(
+        "--lease-ttl",
+        type=float,
+        metavar="S",
+        help="seconds after which a replica that stopped renewing its runs' leases is taken for dead and its "
+        "runs marked interrupted by another (default 20; env SUBAGENTS_LEASE_TTL)",
+    )
+
+
+def team_settings(args: argparse.Namespace) -> dict[str, Any]:
+    env = os.environ
+    values: dict[str, Any] = {}
+    if (budget := args.daily_budget_per_caller or float_env(env, "SUBAGENTS_DAILY_BUDGET_PER_CALLER")) is not None:
+        values["caller_daily_budget_usd"] = budget
+    if (ttl := args.lease_ttl or float_env(env, "SUBAGENTS_LEASE_TTL")) is not None:
+        values["lease_ttl_s"] = ttl
+    return values
+
+
+def _path_env(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -39,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_concurrent_runs=args.max_concurrent_runs,
         catalog_mode=args.catalog_mode,
         agents_filter=tuple(p.strip() for item in args.agents for p in item.split(",") if p.strip()),
+        **team_settings(args),
     )
     if settings.bash.enabled and isinstance(jail := find_jail(), str):
         log.warning("--allow-bash is set, but every Bash call will be refused. %s", jail)
@@ -69,6 +113,7 @@ def _serve_http(args: argparse.Namespace, settings: Settings, *, host: str, port
     security = HttpSecurity(
         host=host,
         auth_token=args.auth_token or os.environ.get("SUBAGENTS_AUTH_TOKEN"),
+        auth_tokens_file=args.auth_tokens or _path_env("SUBAGENTS_AUTH_TOKENS"),
         allowed_origins=tuple(args.allowed_origin),
         allowed_hosts=tuple(args.allowed_host),
         trusted_proxies=tuple(args.trusted_proxy),
@@ -76,7 +121,8 @@ def _serve_http(args: argparse.Namespace, settings: Settings, *, host: str, port
     check_bind(security)  # a refused deployment says why before any socket opens
     sock = bind_socket(host, port)  # a port in use is one sentence, before the app starts
     app = build_app(settings)
-    token = "bearer token required" if security.auth_token else "no token: this machine only"
+    authenticated = security.auth_token or security.auth_tokens_file
+    token = "bearer token required" if authenticated else "no token: this machine only"
 
     def listening(url: str) -> None:
         say(f"listening on {url} (Streamable HTTP, {token}). Stop it with Ctrl-C.")

@@ -40,7 +40,7 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
         store_enabled=not args.no_store,
         max_output_tokens=args.max_output_tokens,
         max_cost_usd=args.max_cost,
-        daily_budget_usd=args.daily_budget or _float_env(env, "SUBAGENTS_DAILY_BUDGET"),
+        daily_budget_usd=args.daily_budget or float_env(env, "SUBAGENTS_DAILY_BUDGET"),
         prices_file=args.prices,
         fallback_model=args.fallback_model,
         provider=args.provider or env.get("SUBAGENTS_PROVIDER") or "auto",
@@ -100,7 +100,7 @@ def validation_reasons(exc: ValidationError) -> str:
     return "; ".join(f"{exc.title} {'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
 
 
-def _float_env(env: Mapping[str, str], name: str) -> float | None:
+def float_env(env: Mapping[str, str], name: str) -> float | None:
     value = env.get(name)
     if not value:
         return None

@@ -168,8 +168,9 @@ class RunStore(Protocol):
         """Calls, outcomes, tokens and cost per (agent, model), optionally only runs created since."""
         ...
 
-    async def cost_since(self, since: datetime) -> float:
-        """Known cost of every run created since `since`, running ones included, across all processes."""
+    async def cost_since(self, since: datetime, *, principal: str | None = None) -> float:
+        """Known cost of every run created since `since`, running ones included, across all processes, in one
+        sum (optionally only one principal's runs)."""
         ...
 
     async def schema_status(self) -> SchemaStatus:

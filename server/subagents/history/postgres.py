@@ -276,9 +276,9 @@ class PostgresRunStore:
         start = None if since is None else aware(since)
         return await self._read(lambda c: ops.stats(c, start))
 
-    async def cost_since(self, since: datetime) -> float:
+    async def cost_since(self, since: datetime, *, principal: str | None = None) -> float:
         start = aware(since)
-        return await self._read(lambda c: ops.cost_since(c, start))
+        return await self._read(lambda c: ops.cost_since(c, start, principal))
 
     async def schema_status(self) -> SchemaStatus:
         found = await self._read(pg_applied_versions)

@@ -189,8 +189,10 @@ async def stats(conn: Conn, since: datetime | None) -> list[AgentStats]:
     return [stats_from(row) for row in await cursor.fetchall()]
 
 
-async def cost_since(conn: Conn, since: datetime) -> float:
-    cursor = await conn.execute("SELECT COALESCE(SUM(cost_usd), 0) AS cost FROM runs WHERE created_at >= %s", (since,))
+async def cost_since(conn: Conn, since: datetime, principal: str | None) -> float:
+    scope, params = _principal(principal)
+    sql = b"SELECT COALESCE(SUM(cost_usd), 0) AS cost FROM runs WHERE created_at >= %s" + scope
+    cursor = await conn.execute(sql, (since, *params))
     row = await cursor.fetchone()
     return float(row["cost"]) if row else 0.0
 

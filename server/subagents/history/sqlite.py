@@ -228,9 +228,9 @@ class SQLiteRunStore:
         start = None if since is None else _iso(aware(since))
         return await self._call(lambda c: ops.stats(c, start), kind="read")
 
-    async def cost_since(self, since: datetime) -> float:
+    async def cost_since(self, since: datetime, *, principal: str | None = None) -> float:
         start = _iso(aware(since))
-        return await self._call(lambda c: ops.cost_since(c, start), kind="read")
+        return await self._call(lambda c: ops.cost_since(c, start, principal), kind="read")
 
     async def schema_status(self) -> SchemaStatus:
         versions = await self._call(applied_versions, kind="read")

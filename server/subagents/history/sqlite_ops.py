@@ -187,8 +187,10 @@ def stats(conn: sqlite3.Connection, since: str | None) -> list[AgentStats]:
     return [stats_from(row) for row in conn.execute(sql, params)]
 
 
-def cost_since(conn: sqlite3.Connection, since: str) -> float:
-    row = conn.execute("SELECT COALESCE(SUM(cost_usd), 0.0) FROM runs WHERE created_at >= ?", (since,)).fetchone()
+def cost_since(conn: sqlite3.Connection, since: str, principal: str | None) -> float:
+    scope, params = _principal(principal)
+    sql = f"SELECT COALESCE(SUM(cost_usd), 0.0) FROM runs WHERE created_at >= ?{scope}"
+    row = conn.execute(sql, (since, *params)).fetchone()
     return float(row[0])
 
 

@@ -4,8 +4,9 @@ The HTTP edge proves who the caller is once per request and records it the SDK's
 `AuthenticatedUser` in `scope["user"]`, and the SDK's auth context variable, so that inside a tool
 `get_access_token()` names the caller, and the SDK binds each stateful session to the principal that
 opened it (a session id replayed under another credential gets 404). A token is checked by a
-`TokenVerifier` (the SDK's protocol), so many principals later means another verifier (a tokens file of
-`name: token-hash` lines, or OAuth introspection), not another shape.
+`TokenVerifier` (the SDK's protocol): the one `--auth-token` (principal `default`), a tokens file of
+`name: sha256:<hex>` lines (`--auth-tokens`), or any verifier an embedder passes (OAuth introspection, a
+JWT check), whose token's subject is the principal.
 
 Without a token the server is loopback-only and every caller is the local user, as over stdio.
 """
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from subagents.principals import LOCAL, Principal
+from subagents.tokens import TokensFile
 
 DEFAULT_PRINCIPAL = "default"  # the holder of the one --auth-token
 REALM = 'Bearer realm="subagents"'
@@ -32,9 +34,10 @@ MISSING_TOKEN = "Missing bearer token: send Authorization: Bearer <token>."
 
 
 def caller() -> Principal:
-    """The principal of the request being served: the one its token proved, else the local user."""
+    """The principal of the request being served: the subject its token proved (the client id when the
+    verifier names no subject), else the local user."""
     access = get_access_token()
-    return Principal(access.client_id) if access is not None else LOCAL
+    return Principal(access.subject or access.client_id) if access is not None else LOCAL
 
 
 class SingleTokenVerifier:
@@ -46,8 +49,42 @@ class SingleTokenVerifier:
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if hmac.compare_digest(token.encode("latin-1", "replace"), self._token):
-            return AccessToken(token=token, client_id=self._principal, scopes=[])
+            return _access(token, self._principal)
         return None
+
+
+class TokensFileVerifier:
+    """A `TokenVerifier` for `--auth-tokens FILE`: each token's holder is the principal its line names."""
+
+    def __init__(self, tokens: TokensFile) -> None:
+        self.tokens = tokens
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        name = self.tokens.principal_of(token)
+        return None if name is None else _access(token, name)
+
+    def reload(self) -> bool:
+        return self.tokens.reload()
+
+
+class AnyVerifier:
+    """Accepts a token any of `verifiers` accepts (the first that does names the principal). Every one is
+    asked, so the time taken does not tell which kind of token matched."""
+
+    def __init__(self, *verifiers: TokenVerifier) -> None:
+        self.verifiers = verifiers
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        found = [await v.verify_token(token) for v in self.verifiers]
+        return next((access for access in found if access is not None), None)
+
+    def reload(self) -> bool:
+        """Reload every verifier that can be (a tokens file); True if all of them did."""
+        return all([reload() for v in self.verifiers if (reload := getattr(v, "reload", None)) is not None])
+
+
+def _access(token: str, principal: str) -> AccessToken:
+    return AccessToken(token=token, client_id=principal, subject=principal, scopes=[])
 
 
 class BearerAuth:

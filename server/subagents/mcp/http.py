@@ -6,9 +6,10 @@ the work behind it never starts:
 1. uvicorn, with `ReadDeadlineProtocol`: a connection that owes a request head (or body) for longer
    than `read_timeout_s` is closed. X-Forwarded-For is read only from a `--trusted-proxy` address;
    by default nobody is trusted, so the client is the TCP peer.
-2. With a token, `BearerAuth`: 401 unless `Authorization: Bearer <token>` is valid; it names the
-   caller's principal (`auth.py`). Without one, `LoopbackOnly`: 403 for a client that is not this
-   machine (which only a trusted proxy can forward).
+2. With a token (`--auth-token`, `--auth-tokens FILE`, or an embedder's verifier), `BearerAuth`: 401
+   unless `Authorization: Bearer <token>` is valid; it names the caller's principal (`auth.py`).
+   Without one, `LoopbackOnly`: 403 for a client that is not this machine (which only a trusted proxy
+   can forward).
 3. The SDK's `RequestBodyLimitMiddleware`: 413 past `max_body_bytes`.
 4. The SDK's Streamable HTTP app at /mcp: Host allow-list (421), Origin allow-list (403), JSON-RPC
    parsing (a malformed body gets a JSON-RPC error, not a crash).
@@ -37,25 +38,25 @@ import re
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
+from mcp.server.auth.provider import TokenVerifier
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import RequestBodyLimitMiddleware, TransportSecuritySettings
 from pydantic import BaseModel, field_validator
 from starlette.applications import Starlette
 
 from subagents.errors import ConfigError
-from subagents.mcp.auth import BearerAuth, LoopbackOnly, SingleTokenVerifier
+from subagents.mcp.auth import AnyVerifier, BearerAuth, LoopbackOnly, SingleTokenVerifier, TokensFileVerifier
+from subagents.tokens import TokensFile, check_token
 
 if TYPE_CHECKING:
     import uvicorn
 
 log = logging.getLogger(__name__)
 
-MIN_TOKEN_CHARS = 16
-# RFC 6750 b64token: the characters a client can put after "Bearer " without quoting.
-TOKEN_SYNTAX = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")  # as they appear in Host and Origin headers
 WILDCARD_BINDS = ("0.0.0.0", "::", "")
 MCP_PATH = "/mcp"
@@ -65,7 +66,8 @@ class HttpSecurity(BaseModel, frozen=True):
     """How the HTTP server is exposed. Defaults are safe for a local, single-user server."""
 
     host: str = "127.0.0.1"
-    auth_token: str | None = None
+    auth_token: str | None = None  # the one shared token; its holder is the principal `default`
+    auth_tokens_file: Path | None = None  # `name: sha256:<hex>` lines, one principal each (read again on SIGHUP)
     # Extra browser origins beyond loopback, e.g. https://app.example.com.
     allowed_origins: tuple[str, ...] = ()
     # Extra Host header values (host or host:port) for a deployment reached through a name.
@@ -89,24 +91,18 @@ class HttpSecurity(BaseModel, frozen=True):
 # --- the bind check ---
 
 
-def check_bind(security: HttpSecurity) -> None:
+def check_bind(security: HttpSecurity, *, verifier: TokenVerifier | None = None) -> None:
     """Raise ConfigError for a deployment we refuse to start; the message says how to fix it."""
     token = security.auth_token
-    if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(
-            f"The auth token is {len(token)} characters; use at least {MIN_TOKEN_CHARS}, "
-            "e.g. the output of `openssl rand -hex 32`."
-        )
-    if token is not None and not TOKEN_SYNTAX.fullmatch(token):
-        raise ConfigError(
-            "The auth token may contain only letters, digits and - . _ ~ + / (then optional "
-            "trailing =), so that clients can send it as `Authorization: Bearer <token>`."
-        )
-    if token is None and not is_loopback(security.host):
+    authenticated = token is not None or security.auth_tokens_file is not None or verifier is not None
+    if token is not None:
+        check_token(token)
+    if not authenticated and not is_loopback(security.host):
         raise ConfigError(
             f"Refusing to serve HTTP on {security.host} without a bearer token: anyone who can reach that "
             "address could run agents on your model key. Pass --auth-token TOKEN or set SUBAGENTS_AUTH_TOKEN "
-            "(16+ characters, e.g. `openssl rand -hex 32`), or bind 127.0.0.1."
+            "(16+ characters, e.g. `openssl rand -hex 32`), or --auth-tokens FILE for one token per user, "
+            "or bind 127.0.0.1."
         )
     for origin in security.allowed_origins:
         if not re.fullmatch(r"https?://[^/\s]+", origin.rstrip("/")):
@@ -171,9 +167,23 @@ def host_patterns(entry: str) -> list[str]:
 # --- the app and the server ---
 
 
-def build_http_app(server: MCPServer, security: HttpSecurity) -> Starlette:
-    """Streamable HTTP at /mcp behind the layers above. Raises ConfigError for an unsafe `security`."""
-    check_bind(security)
+def verifier_for(security: HttpSecurity, extra: TokenVerifier | None = None) -> TokenVerifier | None:
+    """Who may call: the one token, the tokens file, and `extra` (an embedder's verifier); None for none."""
+    verifiers: list[TokenVerifier] = []
+    if security.auth_tokens_file is not None:
+        verifiers.append(TokensFileVerifier(TokensFile(security.auth_tokens_file)))
+    if security.auth_token is not None:
+        verifiers.append(SingleTokenVerifier(security.auth_token))
+    if extra is not None:
+        verifiers.append(extra)
+    return verifiers[0] if len(verifiers) == 1 else AnyVerifier(*verifiers) if verifiers else None
+
+
+def build_http_app(server: MCPServer, security: HttpSecurity, verifier: TokenVerifier | None = None) -> Starlette:
+    """Streamable HTTP at /mcp behind the layers above; `verifier` (default: from `security`) checks bearer
+    tokens. Raises ConfigError for an unsafe `security`."""
+    check_bind(security, verifier=verifier)
+    verifier = verifier or verifier_for(security)
     app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         host=security.host,
@@ -182,8 +192,8 @@ def build_http_app(server: MCPServer, security: HttpSecurity) -> Starlette:
     )
     # add_middleware puts each new layer outside the previous ones: add the innermost first.
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=security.max_body_bytes)
-    if security.auth_token is not None:
-        app.add_middleware(BearerAuth, verifier=SingleTokenVerifier(security.auth_token))
+    if verifier is not None:
+        app.add_middleware(BearerAuth, verifier=verifier)
     else:
         app.add_middleware(LoopbackOnly)
     return app
@@ -257,9 +267,11 @@ async def serve_http(
     *,
     sock: socket.socket | None = None,
     on_listening: Callable[[str], None] | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> None:
-    """Serve until cancelled or signalled. Checks the bind before opening any socket; `sock`, when given, is
-    the socket `bind_socket` already opened on `port`. `on_listening` hears the URL once clients can connect."""
+    """Serve until cancelled or signalled; SIGHUP reads the tokens file again. Checks the bind before opening
+    any socket; `sock`, when given, is the socket `bind_socket` already opened on `port`. `on_listening` hears
+    the URL once clients can connect. `verifier` checks bearer tokens (default: `verifier_for(security)`)."""
     import uvicorn
 
     class _Server(uvicorn.Server):
@@ -274,7 +286,8 @@ async def serve_http(
             if on_listening is not None and not self.should_exit:
                 on_listening(mcp_url(security, port))
 
-    asgi = build_http_app(server, security)
+    verifier = verifier or verifier_for(security)
+    asgi = build_http_app(server, security, verifier)
     if security.host in WILDCARD_BINDS and not security.allowed_hosts:
         log.warning(
             "bound to every interface with no --allowed-host: only requests whose Host is "
@@ -284,13 +297,15 @@ async def serve_http(
     log.info(
         "serving Streamable HTTP at %s (bearer token %s; X-Forwarded-For trusted from %s)",
         mcp_url(security, port),
-        "required" if security.auth_token else "off: loopback only",
+        "required" if verifier is not None else "off: loopback only",
         ", ".join(security.trusted_proxies) or "nobody",
     )
     sock = sock or bind_socket(security.host, port)
     uv = _Server(config)
     async with anyio.create_task_group() as tg:
         tg.start_soon(_stop_on_signal, uv)
+        if (reload := getattr(verifier, "reload", None)) is not None:
+            tg.start_soon(_reload_on_sighup, reload)
         await uv.serve(sockets=[sock])
         tg.cancel_scope.cancel()
 
@@ -301,3 +316,9 @@ async def _stop_on_signal(uv: Any) -> None:
             log.info("received %s; stopping", signal.Signals(signum).name)
             uv.should_exit = True
             return
+
+
+async def _reload_on_sighup(reload: Callable[[], bool]) -> None:
+    with anyio.open_signal_receiver(signal.SIGHUP) as signals:
+        async for _ in signals:
+            reload()

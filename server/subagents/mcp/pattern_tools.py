@@ -171,7 +171,7 @@ async def _start(app: Subagents, name: str, arguments: dict[str, Any], where: _W
             principal=where.principal,
         )
 
-    job = await app.jobs.start(name, run)
+    job = await app.jobs.start(name, run, principal=where.principal)
     return result(
         {
             "run_id": job.run_id,

@@ -95,7 +95,7 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[
                 principal=principal,
             )
 
-        job = await app.jobs.start(agent, run)
+        job = await app.jobs.start(agent, run, principal=principal)
         return result(
             {
                 "run_id": job.run_id,
@@ -105,8 +105,10 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[
             }
         )
 
+    # Each read is the caller's: another principal's run answers exactly like an unknown id.
     async def get_run(run_id: RunIdArg) -> CallToolResult:
-        job = app.jobs.get(run_id)
+        principal = caller()
+        job = app.jobs.get(run_id, principal)
         if job is not None and not job.done.is_set():
             return result(
                 {
@@ -121,12 +123,14 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[
             )
         if app.store is None and job is not None and job.outcome is not None:
             return bound(job.outcome)
-        return result(record_view(await app.recorder.get(run_id), app.settings.max_report_chars))
+        record = await app.recorder.get(run_id, principal=principal.scope)
+        return result(record_view(record, app.settings.max_report_chars))
 
     async def cancel_run(run_id: RunIdArg) -> CallToolResult:
-        job = await app.jobs.cancel(run_id)
+        principal = caller()
+        job = await app.jobs.cancel(run_id, principal)
         if job is None:  # not a background run of this server: ask whichever process executes it
-            was_running, record = await app.recorder.request_cancel(run_id)
+            was_running, record = await app.recorder.request_cancel(run_id, principal=principal.scope)
             if not was_running:
                 return result({"run_id": run_id, "status": record.status, "note": "Not running; nothing to cancel."})
             status = "cancelling" if record.status == "running" else record.status
@@ -187,13 +191,13 @@ def record_view(record: RunRecord, max_chars: int) -> dict[str, Any]:
 def add_run_resources(server: MCPServer, app: Subagents) -> None:
     async def run_transcript(run_id: str) -> str:
         try:
-            record = await app.recorder.get(run_id)
+            record = await app.recorder.get(run_id, principal=caller().scope)
         except SubagentsError as exc:
             raise ResourceNotFoundError(str(exc)) from None
         return record.model_dump_json(indent=2)
 
     async def recent_runs() -> str:
-        runs = await app.recorder.list(limit=20)
+        runs = await app.recorder.list(limit=20, principal=caller().scope)
         return json.dumps([r.model_dump(mode="json") for r in runs], indent=2)
 
     server.resource(

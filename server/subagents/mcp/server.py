@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 import anyio
+from mcp.server.auth.provider import TokenVerifier
 from mcp.server.mcpserver import MCPServer
 
 from subagents import __version__
@@ -121,7 +122,11 @@ async def serve_http(
     *,
     sock: socket.socket | None = None,
     on_listening: Callable[[str], None] | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> None:
+    """Serve over Streamable HTTP. Callers prove who they are with the configured tokens, or with any token
+    `verifier` (the SDK's TokenVerifier: OAuth introspection, a JWT check) accepts; its subject is the principal."""
     server = build_server(app)
+    verifier = http.verifier_for(security, verifier)  # a bad tokens file stops us before anything starts
     async with app:
-        await http.serve_http(server, security, port, sock=sock, on_listening=on_listening)
+        await http.serve_http(server, security, port, sock=sock, on_listening=on_listening, verifier=verifier)

@@ -95,6 +95,7 @@ async def _execute(
         input=args.run_input(),
         continued_from=None,
         client=client,
+        principal=principal.scope,
         parent_id=parent_id,
     )
     run = PatternRun(
