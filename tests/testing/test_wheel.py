@@ -1,4 +1,5 @@
-"""The wheel on its own: a user's test, as the README writes it, passes with the plugin the wheel installs.
+"""The wheel on its own: a user's test, as the README writes it, passes with the plugin the wheel installs,
+and the bundled eval cases run from it.
 
 The wheel is built from this checkout (hatchling, no build isolation, so no network) and installed with
 --no-deps into a fresh venv. Its dependencies come from this venv, through a folder of links that leaves
@@ -85,3 +86,8 @@ def test_a_users_test_passes_with_the_plugin_from_the_wheel(tmp_path: Path) -> N
     (project / "tests" / "test_api_reviewer.py").write_text(test, encoding="utf-8")
     result = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", cwd=project)
     assert "1 passed" in result.stdout, result.stdout
+    # The bundled eval cases and their fixture folder came with it.
+    evals = run(
+        python, "-m", "subagents", "eval", "security-reviewer", "--model", "fake", "-q", "--no-store", cwd=project
+    )
+    assert "5 of 5 cases passed" in evals.stdout, evals.stdout
