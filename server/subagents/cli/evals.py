@@ -79,6 +79,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.budget is not None and args.budget <= 0:
         raise ConfigError(f"--budget {args.budget}: give a positive amount in USD, e.g. --budget 5")
+    if args.json not in (None, "-") and not Path(args.json).expanduser().parent.is_dir():
+        raise ConfigError(f"--json {args.json}: its folder does not exist; create it, or give another path")
     evals = [load_eval(path) for path in eval_paths(args.files)]
     baseline = load_baseline(args.compare) if args.compare else None
     offline = args.model == FAKE
@@ -111,7 +113,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.json == "-":
             print(document)
         else:
-            Path(args.json).write_text(document + "\n", encoding="utf-8")
+            Path(args.json).expanduser().write_text(document + "\n", encoding="utf-8")
     if args.json != "-":
         print_table(run, store_hint(args, offline))
         if baseline is not None:
