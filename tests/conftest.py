@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import collections.abc
 import os
 from pathlib import Path
 
@@ -10,17 +9,15 @@ import pytest
 
 from subagents.app import RunOutcome, Subagents
 from subagents.budget import PriceTable
-from subagents.config import Settings
-from subagents.definitions.catalog import Layer, bundled_agents_dir, load_catalog
 from subagents.history.store import RunStore
-from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
-from subagents.providers.base import ModelProvider
-from subagents.providers.resilience import ResilientProvider, RetryPolicy
+from subagents.providers.resilience import RetryPolicy
 from subagents.providers.testing import FakeMessagesServer
+from subagents.testing.harness import TEST_KEY, build_app, model_env
 from subagents.tools.jail import Jail, find_jail
 from tests.stores import backend, store_location
 
-__all__ = ["backend", "store_location"]  # fixtures: each store test runs on SQLite and on PostgreSQL
+# Fixtures (each store test runs on SQLite and on PostgreSQL), and the harness's names tests import from here.
+__all__ = ["TEST_KEY", "backend", "model_env", "store_location"]
 
 # Read at import: the autouse fixture below clears SUBAGENTS_* for each test. CI sets it.
 REQUIRE_BWRAP = os.environ.get("SUBAGENTS_REQUIRE_BWRAP") == "1"
@@ -60,16 +57,8 @@ def write_agent(directory: Path, filename: str, frontmatter: str, body: str = "Y
     return path
 
 
-# --- the fake model and an app wired to it ---
-
-
-TEST_KEY = "test-key"
-
-
-@pytest.fixture
-def fake_model() -> collections.abc.Iterator[FakeMessagesServer]:
-    with FakeMessagesServer() as server:
-        yield server
+# --- an app on the fake model: the public plugin's code (subagents.testing), with this suite's defaults ---
+# The `fake_model` fixture itself comes from the plugin (the package's pytest11 entry point).
 
 
 @pytest.fixture
@@ -86,10 +75,6 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def model_env(fake: FakeMessagesServer) -> dict[str, str]:
-    return {"ANTHROPIC_API_KEY": TEST_KEY, "ANTHROPIC_BASE_URL": fake.url}
-
-
 def make_app(
     fake: FakeMessagesServer | None,
     root: Path,
@@ -102,17 +87,22 @@ def make_app(
     owns_store: bool = False,
     **settings: object,
 ) -> Subagents:
-    """An app on the fake model. `resilient` wraps the provider in our retry/breaker layer. `store` must be
-    open, unless owns_store (then the app opens and closes it)."""
-    layers = [Layer("bundled", bundled_agents_dir())] if bundled else []
-    if agents_dir is not None:
-        layers.append(Layer("agents-dir", agents_dir))
-    config = Settings(**({"roots": (root.resolve(),), "project_dir": root} | settings))  # type: ignore[arg-type]
-    creds = AnthropicSettings(api_key=TEST_KEY, base_url=fake.url, max_retries=0) if fake else AnthropicSettings()
-    provider: ModelProvider = AnthropicProvider(creds)
-    if resilient is not None:
-        provider = ResilientProvider(provider, resilient, fallback_model=config.fallback_model)
-    return Subagents(config, load_catalog(layers), provider, store=store, prices=prices, owns_store=owns_store)
+    """An app on the fake model, reading `root`, with the bundled agents. `resilient` wraps the provider in our
+    retry/breaker layer. `store` must be open, unless owns_store (then the app opens and closes it). A `roots`
+    setting replaces the root (`roots=()`: none given, so the client's roots, else `root` as the project)."""
+    roots = settings.pop("roots", [root])
+    return build_app(
+        fake,
+        roots,  # type: ignore[arg-type]
+        project_dir=root,
+        agents=[agents_dir] if agents_dir is not None else [],
+        bundled=bundled,
+        store=store,
+        owns_store=owns_store,
+        resilient=resilient,
+        prices=prices,
+        **settings,
+    )
 
 
 async def run_once(app: Subagents, agent: str, task: str, **kwargs: object) -> RunOutcome:

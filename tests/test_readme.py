@@ -2,7 +2,10 @@
 
 A `markdown` block is an agent file, saved under the project's `.claude/agents/`; a `bash` block runs in
 bash (`-e`, so any failing command fails the test), in one scratch project and home, in README order,
-with this installation's `subagents` on PATH and the model set to the package's offline fake.
+with this installation's `subagents` on PATH and the model set to the package's offline fake. A `python`
+block is a user's test: it is saved as the project's `tests/test_api_reviewer.py` and run with pytest,
+which finds the package's plugin through its entry point. A `yaml` block is the agent's eval file, saved
+as `.claude/agents/evals/api-reviewer.yaml`.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def run_block(body: str, project: Path, env: dict[str, str]) -> subprocess.Compl
 
 def test_the_readme_marks_its_examples_as_tested() -> None:
     kinds = [lang for lang, _ in readme_blocks()]
-    assert kinds == ["bash", "markdown", "bash"], kinds
+    assert kinds == ["bash", "markdown", "bash", "python", "yaml", "bash"], kinds
 
 
 def test_the_readme_examples_run_as_written(fake_model: FakeMessagesServer, tmp_path: Path) -> None:
@@ -57,6 +60,13 @@ def test_the_readme_examples_run_as_written(fake_model: FakeMessagesServer, tmp_
     env = child_env(model_env(fake_model)) | {"PATH": f"{scripts}{os.pathsep}{os.environ['PATH']}"}
     outputs = []
     for lang, body in readme_blocks():
+        if lang == "python":
+            outputs.append(run_user_test(body, project, env))
+            continue
+        if lang == "yaml":
+            (project / ".claude" / "agents" / "evals").mkdir(parents=True)
+            (project / ".claude" / "agents" / "evals" / "api-reviewer.yaml").write_text(body, encoding="utf-8")
+            continue
         if lang == "markdown":
             name = re.search(r"^name: (\S+)", body, re.M)
             assert name, body
@@ -69,7 +79,7 @@ def test_the_readme_examples_run_as_written(fake_model: FakeMessagesServer, tmp_
             f"README block failed:\n{body}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
         )
         outputs.append(result)
-    quick, agent = outputs
+    quick, agent, user_test, evals = outputs
     # subagents demo: the security review of the sample finds the planted bug, at its line.
     assert '"title": "SQL injection in find_user"' in quick.stdout
     assert '"location": "shop/users.py:13"' in quick.stdout
@@ -86,6 +96,24 @@ def test_the_readme_examples_run_as_written(fake_model: FakeMessagesServer, tmp_
     assert "[api-reviewer · claude-sonnet-5-5 · completed · 2 turns" in agent.stderr
     sent = [q for q in fake_model.requests if q.system_text.startswith("You review HTTP handlers")]
     assert sent and all("temperature" not in q.body for q in sent)
+    # The user's own test passed against the agent file, on the plugin's fixtures.
+    assert "1 passed" in user_test.stdout
+    # The bundled security-reviewer cases, offline: the table, every case passed.
+    assert "security-reviewer/clean-file-stays-quiet" in evals.stdout
+    assert "5 of 5 cases passed · 1 run each on the offline fake model · $0.0000" in evals.stdout
+    # The README's own eval file, for the agent beside it.
+    assert "api-reviewer/unvalidated-id" in evals.stdout
+    assert "1 of 1 cases passed · 1 run each on the offline fake model" in evals.stdout
+
+
+def run_user_test(body: str, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    test = project / "tests" / "test_api_reviewer.py"
+    test.parent.mkdir(exist_ok=True)
+    test.write_text(body, encoding="utf-8")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)]
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"the README's test failed:\n{result.stdout}\n{result.stderr}"
+    return result
 
 
 @pytest.mark.parametrize("block", [b for lang, b in readme_blocks() if lang == "bash"])

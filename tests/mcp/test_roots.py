@@ -5,24 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from mcp import Client
 from mcp.types import ListRootsResult, Root
 
-from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, text, tool_use
 from subagents.roots import effective_roots
+from subagents.testing import ServerFactory, both_eras, client_roots, files_read, refused
 from tests.answers import review_json
-from tests.conftest import make_app
 
-pytestmark = pytest.mark.anyio
-both_eras = pytest.mark.parametrize("mode", ["legacy", "auto"])
-
-
-def roots_callback(*paths: Path):  # type: ignore[no-untyped-def]
-    async def callback(_ctx: object) -> ListRootsResult:
-        return ListRootsResult(roots=[Root(uri=p.as_uri(), name=p.name) for p in paths])  # type: ignore[arg-type]
-
-    return callback
+pytestmark = [pytest.mark.anyio, pytest.mark.subagents(bundled=True, store=False)]
 
 
 def test_policy(tmp_path: Path) -> None:
@@ -35,7 +25,9 @@ def test_policy(tmp_path: Path) -> None:
 
 
 @both_eras
-async def test_client_roots_narrow_an_explicit_root(mode: str, fake_model: FakeMessagesServer, project: Path) -> None:
+async def test_client_roots_narrow_an_explicit_root(
+    mcp_mode: str, fake_model: FakeMessagesServer, subagents_server: ServerFactory, project: Path
+) -> None:
     fake_model.set_script(
         [
             tool_use("Read", {"file_path": str(project / "README.md")}),
@@ -43,28 +35,26 @@ async def test_client_roots_narrow_an_explicit_root(mode: str, fake_model: FakeM
             text(review_json("done")),
         ]
     )
-    async with (
-        make_app(fake_model, project) as app,
-        Client(build_server(app), mode=mode, list_roots_callback=roots_callback(project / "src")) as client,
-    ):
+    server = subagents_server(roots=project)
+    async with server.client(mcp_mode, list_roots_callback=client_roots(project / "src")) as client:
         result = await client.call_tool("security-reviewer", {"task": "x"})
     assert result.is_error is False
-    outside, inside = (r.tool_results[0] for r in fake_model.requests[1:])
-    assert outside["is_error"] and "outside" in outside["content"]
+    [outside] = refused(fake_model)
+    assert outside.input == {"file_path": str(project / "README.md")} and "outside" in (outside.result or "")
+    assert files_read(fake_model) == ["app.py"]
+    inside = fake_model.requests[2].tool_results[0]
     assert not inside["is_error"] and "SELECT * FROM users" in inside["content"]
 
 
 @both_eras
 async def test_a_local_stdio_client_names_the_roots(
-    mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+    mcp_mode: str, fake_model: FakeMessagesServer, subagents_server: ServerFactory, project: Path, tmp_path: Path
 ) -> None:
     elsewhere = tmp_path / "cwd"
     elsewhere.mkdir()
     fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text(review_json("done"))])
-    async with (
-        make_app(fake_model, elsewhere, roots=()) as app,
-        Client(build_server(app), mode=mode, list_roots_callback=roots_callback(project)) as client,
-    ):
+    server = subagents_server(roots=(), project_dir=elsewhere)
+    async with server.client(mcp_mode, list_roots_callback=client_roots(project)) as client:
         await client.call_tool("security-reviewer", {"task": "x"})
     [read] = fake_model.requests[1].tool_results
     assert not read["is_error"] and "SELECT * FROM users" in read["content"]
@@ -72,17 +62,17 @@ async def test_a_local_stdio_client_names_the_roots(
 
 @both_eras
 async def test_without_client_roots_the_server_roots_apply(
-    mode: str, fake_model: FakeMessagesServer, project: Path
+    mcp_mode: str, fake_model: FakeMessagesServer, subagents_server: ServerFactory, project: Path
 ) -> None:
     fake_model.set_script([tool_use("Read", {"file_path": "src/app.py"}), text(review_json("done"))])
-    async with make_app(fake_model, project) as app, Client(build_server(app), mode=mode) as client:
+    async with subagents_server(roots=project).client(mcp_mode) as client:
         await client.call_tool("security-reviewer", {"task": "x"})
-    assert not fake_model.requests[1].tool_results[0]["is_error"]
+    assert files_read(fake_model) == ["src/app.py"] and not refused(fake_model)
 
 
 @both_eras
 async def test_roots_are_asked_on_every_call_so_changes_are_followed(
-    mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+    mcp_mode: str, fake_model: FakeMessagesServer, subagents_server: ServerFactory, project: Path, tmp_path: Path
 ) -> None:
     other = tmp_path / "other"
     other.mkdir()
@@ -100,10 +90,8 @@ async def test_roots_are_asked_on_every_call_so_changes_are_followed(
             text(review_json("two")),
         ]
     )
-    async with (
-        make_app(fake_model, tmp_path, roots=()) as app,
-        Client(build_server(app), mode=mode, list_roots_callback=callback) as client,
-    ):
+    server = subagents_server(roots=(), project_dir=tmp_path)
+    async with server.client(mcp_mode, list_roots_callback=callback) as client:
         await client.call_tool("security-reviewer", {"task": "x"})
         current[:] = [other]  # the user adds another folder to the session
         await client.call_tool("security-reviewer", {"task": "y"})

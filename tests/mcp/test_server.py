@@ -1,4 +1,4 @@
-"""The MCP surface in both protocol eras, in process."""
+"""The MCP surface in both protocol eras, in process, through the package's own pytest plugin."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from subagents.mcp.server import INSTRUCTIONS, build_server
+from subagents.mcp.server import INSTRUCTIONS
 from subagents.providers.testing import FakeMessagesServer, demo_responder, text, tool_use
+from subagents.testing import ServerFactory, both_eras, completed, files_read, report, tools_offered
 from tests.answers import review_json
-from tests.conftest import make_app, write_agent
+from tests.conftest import write_agent
 
-pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("mode", ["legacy", "auto"])]
+pytestmark = [pytest.mark.anyio, both_eras, pytest.mark.subagents(bundled=True, store=False)]
 
 SPECIALISTS = ["debate-judge", "router", "security-reviewer", "test-writer"]
 RUN_TOOLS = ["cancel_run", "continue_run", "get_run", "start_agent"]
 DEFAULT_PATTERNS = ["fan_out"]
 
 
-async def test_tools_list_shows_the_specialists_with_small_schemas(mode: str, project: Path) -> None:
-    async with make_app(None, project) as app, Client(build_server(app), mode=mode) as client:
-        tools = {t.name: t for t in (await client.list_tools()).tools}
+async def test_tools_list_shows_the_specialists_with_small_schemas(mcp_client: Client) -> None:
+    tools = {t.name: t for t in (await mcp_client.list_tools()).tools}
     assert sorted(tools) == sorted(SPECIALISTS + RUN_TOOLS + DEFAULT_PATTERNS)
     for tool in (tools[name] for name in SPECIALISTS):
         assert tool.input_schema["required"] == ["task"]
@@ -36,55 +36,54 @@ async def test_tools_list_shows_the_specialists_with_small_schemas(mode: str, pr
     assert tools["test-writer"].annotations.read_only_hint is False
 
 
-async def test_instructions_are_sent_and_short(mode: str, project: Path) -> None:
+async def test_instructions_are_sent_and_short(
+    mcp_mode: str, mcp_client: Client, subagents_server: ServerFactory
+) -> None:
     assert len(INSTRUCTIONS.encode()) < 2048
-    server = build_server(make_app(None, project))
-    async with Client(server, mode=mode) as client:
-        if mode == "legacy":
-            assert client.session.initialize_result.instructions == INSTRUCTIONS  # type: ignore[union-attr]
-        else:
-            assert server.instructions == INSTRUCTIONS
+    if mcp_mode == "legacy":
+        assert mcp_client.session.initialize_result.instructions == INSTRUCTIONS  # type: ignore[union-attr]
+    else:
+        assert subagents_server().mcp.instructions == INSTRUCTIONS
 
 
-async def test_calling_a_specialist_runs_the_loop(mode: str, fake_model: FakeMessagesServer, project: Path) -> None:
+async def test_calling_a_specialist_runs_the_loop(
+    mcp_mode: str, fake_model: FakeMessagesServer, subagents_server: ServerFactory, project: Path
+) -> None:
     fake_model.set_script(demo_responder)
-    async with make_app(fake_model, project) as app, Client(build_server(app), mode=mode) as client:
+    async with subagents_server(roots=project).client(mcp_mode) as client:
         result = await client.call_tool("security-reviewer", {"task": "Review src/app.py for injection"})
-    assert result.is_error is False
+    structured = completed(result)
     # The fake asked Read for the named file and got its content back.
-    assert fake_model.requests[0].tool_names == ["Read", "Grep", "Glob", "LS"]
+    assert tools_offered(fake_model) == ["Read", "Grep", "Glob", "LS"] and files_read(fake_model) == ["src/app.py"]
     [read] = fake_model.requests[1].tool_results
     assert "SELECT * FROM users" in read["content"] and read["is_error"] is False
-    structured = result.structured_content
-    assert structured is not None
     assert structured["agent"] == "security-reviewer" and structured["model"] == "claude-sonnet-5-5"
     assert structured["status"] == "completed" and structured["turns"] == 2 and structured["stop_reason"] == "end_turn"
     assert structured["run_id"].startswith("run_")
     assert structured["usage"]["input_tokens"] > 0
     # The reviewer answers in JSON that matches its schema: the object itself, and its text beside it.
     assert "src/app.py" in structured["output"]["summary"]["reviewed"] and "report" not in structured
-    assert json.loads(result.content[0].text) == structured["output"]  # type: ignore[union-attr]
+    assert json.loads(result.content[0].text) == structured["output"] == json.loads(report(result))  # type: ignore[union-attr]
 
 
-async def test_progress_notifications_reach_the_client(
-    mode: str, fake_model: FakeMessagesServer, project: Path
-) -> None:
+async def test_progress_notifications_reach_the_client(fake_model: FakeMessagesServer, mcp_client: Client) -> None:
     fake_model.set_script([tool_use("Grep", {"pattern": "execute"}), text(review_json())])
     seen: list[tuple[float, float | None, str | None]] = []
 
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append((progress, total, message))
 
-    async with make_app(fake_model, project) as app, Client(build_server(app), mode=mode) as client:
-        await client.call_tool("security-reviewer", {"task": "x"}, progress_callback=on_progress)
+    await mcp_client.call_tool("security-reviewer", {"task": "x"}, progress_callback=on_progress)
     assert (1.001, 20, 'turn 1/20: Grep "execute"') in seen
     values = [p for p, _, _ in seen]
     assert values == sorted(values) and len(set(values)) == len(values)  # strictly increasing
     assert any(m and m.startswith("turn 2/20") for _, _, m in seen)
 
 
-async def test_no_credentials_gives_an_error_result_and_the_server_keeps_serving(mode: str, project: Path) -> None:
-    async with make_app(None, project) as app, Client(build_server(app), mode=mode) as client:
+async def test_no_credentials_gives_an_error_result_and_the_server_keeps_serving(
+    mcp_mode: str, subagents_server: ServerFactory
+) -> None:
+    async with subagents_server(fake=None).client(mcp_mode) as client:
         first = await client.call_tool("router", {"task": "x"})
         second = await client.call_tool("router", {"task": "y"})
         tools = await client.list_tools()
@@ -95,23 +94,19 @@ async def test_no_credentials_gives_an_error_result_and_the_server_keeps_serving
     assert len(tools.tools) == len(SPECIALISTS + RUN_TOOLS + DEFAULT_PATTERNS)
 
 
-async def test_bad_arguments_are_refused_with_a_clear_error(mode: str, project: Path) -> None:
-    async with make_app(None, project) as app, Client(build_server(app), mode=mode) as client:
-        missing = await client.call_tool("router", {"context": "no task"})
-        empty = await client.call_tool("router", {"task": ""})
-        huge = await client.call_tool("router", {"task": "x" * 100_001})
+async def test_bad_arguments_are_refused_with_a_clear_error(mcp_client: Client) -> None:
+    missing = await mcp_client.call_tool("router", {"context": "no task"})
+    empty = await mcp_client.call_tool("router", {"task": ""})
+    huge = await mcp_client.call_tool("router", {"task": "x" * 100_001})
     for result in (missing, empty, huge):
         assert result.is_error is True
     assert "task" in missing.content[0].text  # type: ignore[union-attr]
 
 
-async def test_agent_resources(mode: str, project: Path, tmp_path: Path) -> None:
+async def test_agent_resources(mcp_mode: str, subagents_server: ServerFactory, tmp_path: Path) -> None:
     agents = tmp_path / "agents"
     write_agent(agents, "mine.md", "name: mine\ndescription: My agent\ntools: Read", body="Be brief.")
-    async with (
-        make_app(None, project, agents_dir=agents) as app,
-        Client(build_server(app), mode=mode) as client,
-    ):
+    async with subagents_server(agents=agents).client(mcp_mode) as client:
         own = await client.read_resource("subagents://agents/mine")
         index = await client.read_resource("subagents://agents")
     assert own.contents[0].text.startswith("---\nname: mine")  # type: ignore[union-attr]
@@ -120,10 +115,9 @@ async def test_agent_resources(mode: str, project: Path, tmp_path: Path) -> None
     assert names == ["debate-judge", "mine", "router", "security-reviewer", "test-writer"]
 
 
-async def test_one_prompt_per_agent(mode: str, project: Path) -> None:
-    async with make_app(None, project) as app, Client(build_server(app), mode=mode) as client:
-        prompts = {p.name: p for p in (await client.list_prompts()).prompts}
-        got = await client.get_prompt("security-reviewer", {"task": "check the login flow"})
+async def test_one_prompt_per_agent(mcp_client: Client) -> None:
+    prompts = {p.name: p for p in (await mcp_client.list_prompts()).prompts}
+    got = await mcp_client.get_prompt("security-reviewer", {"task": "check the login flow"})
     assert sorted(prompts) == SPECIALISTS
     assert [a.name for a in prompts["router"].arguments or []] == ["task"]
     text = got.messages[0].content.text  # type: ignore[union-attr]
@@ -131,7 +125,7 @@ async def test_one_prompt_per_agent(mode: str, project: Path) -> None:
 
 
 async def test_a_claude_code_collection_is_served_under_valid_tool_names(
-    mode: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+    mcp_mode: str, fake_model: FakeMessagesServer, subagents_server: ServerFactory, tmp_path: Path
 ) -> None:
     """Names Claude Code takes but MCP does not, a repaired file and a README, all in one folder."""
     agents = tmp_path / "collection"
@@ -140,8 +134,7 @@ async def test_a_claude_code_collection_is_served_under_valid_tool_names(
     write_agent(agents / "team", "c.md", "name: colon\ndescription: Use when: the user asks", "You are colon.")
     (agents / "README.md").write_text("# Our collection\n")
     fake_model.set_script([text("done")])
-    app = make_app(fake_model, project, agents_dir=agents, bundled=False)
-    async with app, Client(build_server(app), mode=mode) as client:
+    async with subagents_server(agents=agents, bundled=False).client(mcp_mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
         agent_tools = sorted(set(tools) - set(RUN_TOOLS) - {"fan_out"})
         result = await client.call_tool("powershell-5-1-expert", {"task": "x"})

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from subagents import __version__
 from subagents.cli.agents import cmd_agents_list, cmd_agents_show, cmd_agents_validate
+from subagents.cli.evals import add_eval_parser
 from subagents.cli.patterns import add_pattern_options, add_pattern_parsers
 from subagents.cli.run import cmd_run
 from subagents.cli.runs import add_runs_parser
@@ -99,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_tokens_parser(sub)
     add_pattern_parsers(sub, [common, runs, tools])
     add_first_run_parsers(sub, [common])
+    add_eval_parser(sub, [catalog_flags(), runs])  # its own copy: eval redefines --model
     return parser
 
 

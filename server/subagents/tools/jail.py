@@ -108,8 +108,12 @@ def _probe(program: str) -> Jail | str:
 
 
 def interpreter_dirs() -> list[Path]:
-    """Where the server's Python lives, so `python -m pytest` finds the same interpreter and packages."""
-    return [Path(p) for p in dict.fromkeys((sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix))]
+    """Where the server's Python lives, so `python -m pytest` finds the same interpreter and packages: the
+    prefixes, and the folder this package is imported from. An editable install keeps that outside the
+    prefix, and without it pytest stops at the package's own plugin (its `pytest11` entry point)."""
+    package_home = str(Path(__file__).resolve().parents[2])  # the folder holding `subagents/`
+    prefixes = (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, package_home)
+    return [Path(p) for p in dict.fromkeys(prefixes)]
 
 
 def read_child_pid(data: bytes) -> int | None:
