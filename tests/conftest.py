@@ -23,6 +23,11 @@ __all__ = ["TEST_KEY", "backend", "model_env", "store_location"]
 REQUIRE_BWRAP = os.environ.get("SUBAGENTS_REQUIRE_BWRAP") == "1"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """One worker more than the cores: most tests wait on a server process or a socket, not the CPU."""
+    return min((os.cpu_count() or 1) + 1, 8)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -8,5 +8,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 t0=$(date +%s)
 bash tests/interop/setup.sh
-SUBAGENTS_INTEROP_REQUIRED=1 "${PYTHON:-python}" -m pytest tests/interop -m interop -q -p no:cacheprovider "$@"
+SUBAGENTS_INTEROP_REQUIRED=1 "${PYTHON:-python}" -m pytest tests/interop -m interop -q -p no:cacheprovider -n0 "$@"
 echo "interop: passed in $(( $(date +%s) - t0 )) s" >&2
