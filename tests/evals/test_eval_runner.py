@@ -39,7 +39,7 @@ async def test_the_total_budget_stops_the_eval_and_says_so(
         [case] = await runner.run(loaded)
     first, *rest = case.attempts
     assert first.skipped is None and first.status == "budget_exceeded"
-    spent = runner.meter.cost_usd  # type: ignore[union-attr]
+    spent = runner.meter.spent_usd  # type: ignore[union-attr]
     assert (
         spent
         and [a.skipped for a in rest] == [f"not run: the eval's budget of $1e-05 is spent (${spent:.4f} so far)"] * 2

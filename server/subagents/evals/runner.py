@@ -152,7 +152,7 @@ class EvalRunner:
         )
 
     def _spent(self, reason: str) -> str:
-        spent = self.meter.cost_usd if self.meter is not None else None
+        spent = self.meter.spent_usd if self.meter is not None else None
         if spent is None:
             return f"not run: {reason}"
         return f"not run: the eval's budget of ${self.options.budget_usd:g} is spent (${spent:.4f} so far)"
