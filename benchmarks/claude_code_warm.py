@@ -22,7 +22,7 @@ from subagents.app import Subagents
 from subagents.backends import Backends
 from subagents.config import Settings
 from subagents.definitions.catalog import Layer, load_catalog
-from subagents.history.store import RunStore
+from subagents.history.store import store_for
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.claude_code.options import ClaudeCodeSettings
 from subagents.providers.claude_code.pool import WarmPool
@@ -54,7 +54,12 @@ def make_app(root: Path, agents: Path, warm: int) -> Subagents:
     backends = Backends("claude-code", AnthropicSettings(), ClaudeCodeBackend(claude, max_retries=0))
     catalog = load_catalog([Layer("bench", agents)])
     return Subagents(
-        settings, catalog, AnthropicProvider(AnthropicSettings()), store=RunStore(":memory:"), backends=backends
+        settings,
+        catalog,
+        AnthropicProvider(AnthropicSettings()),
+        store=store_for(":memory:"),
+        backends=backends,
+        owns_store=True,
     )
 
 

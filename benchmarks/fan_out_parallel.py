@@ -22,7 +22,7 @@ import anyio
 from subagents.app import Subagents
 from subagents.config import Settings
 from subagents.definitions.catalog import Layer, load_catalog
-from subagents.history.store import RunStore
+from subagents.history.store import store_for
 from subagents.orchestration import run_pattern
 from subagents.providers.anthropic import AnthropicProvider, AnthropicSettings
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, text
@@ -40,9 +40,11 @@ def write_agents(directory: Path, count: int) -> list[str]:
 
 
 def build(url: str, root: Path, agents: Path, store: Path, concurrency: int) -> Subagents:
-    settings = Settings(roots=(root,), project_dir=root, pattern_concurrency=concurrency)
+    settings = Settings(roots=(root,), project_dir=root, pattern_concurrency=concurrency, max_concurrent_runs=32)
     provider = AnthropicProvider(AnthropicSettings(api_key="bench", base_url=url, max_retries=0))
-    return Subagents(settings, load_catalog([Layer("agents-dir", agents)]), provider, store=RunStore(store))
+    return Subagents(
+        settings, load_catalog([Layer("agents-dir", agents)]), provider, store=store_for(store), owns_store=True
+    )
 
 
 async def one_round(app: Subagents, names: list[str], size: int) -> tuple[float, float, float]:
@@ -57,7 +59,7 @@ async def one_round(app: Subagents, names: list[str], size: int) -> tuple[float,
     assert outcome.status == "completed" and len(outcome.children) == size, outcome.error
     assert all(c.outcome.report for c in outcome.children)  # every report is in the result
     assert app.store is not None
-    durations = [app.store.get(c.outcome.run_id).duration_s or 0.0 for c in outcome.children]
+    durations = [(await app.store.get(c.outcome.run_id)).duration_s or 0.0 for c in outcome.children]
     return single_s, pattern_s, max(durations)
 
 
