@@ -274,6 +274,7 @@ class FakeHTTPServer(ThreadingHTTPServer):
     """HTTP/1.1 with keep-alive on a background thread; `serve` answers every request."""
 
     daemon_threads = True
+    request_queue_size = 1024  # socketserver's 5 drops connections when 64 clients connect at once
 
     def __init__(self, address: tuple[str, int], serve: Serve, on_disconnect: Callable[[], None]) -> None:
         self.serve, self.on_disconnect = serve, on_disconnect
