@@ -196,7 +196,7 @@ def add_serve_parser(
         "--patterns",
         metavar="LIST",
         help="orchestration patterns served as tools: a comma list of route, fan_out, debate, pipeline, "
-        "escalate, or all, or none (default fan_out; env SUBAGENTS_PATTERNS)",
+        "escalate, team, or all, or none (default fan_out; env SUBAGENTS_PATTERNS)",
     )
     surface.add_argument(
         "--max-concurrent-runs",

@@ -3,7 +3,6 @@ tokens and cost, and the totals (a pattern's own row holds none: its children di
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,14 +60,9 @@ def totals(nodes: tuple[Node, ...]) -> tuple[Usage, float | None]:
 
 def arguments(record: RunRecord) -> dict[str, Any]:
     """The pattern's arguments beyond task, context and files, from its first recorded message."""
-    for message in record.transcript:
-        if message.role == "user":
-            try:
-                data = json.loads(message.text)
-            except ValueError:
-                return {}
-            return data.get("arguments", {}) if isinstance(data, dict) else {}
-    return {}
+    from subagents.orchestration.runner import recorded_arguments
+
+    return recorded_arguments(record)
 
 
 def tree_rows(nodes: tuple[Node, ...]) -> list[tuple[str, ...]]:

@@ -1,4 +1,4 @@
-"""`subagents route|fan-out|debate|pipeline|escalate …`: run an orchestration pattern from a terminal, and the
+"""`subagents route|fan-out|debate|pipeline|escalate|team …`: run an orchestration pattern from a terminal, and the
 pattern settings (`--patterns`, `--pattern-concurrency`; `--max-depth` is a tool flag, in tool_flags.py)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from subagents.orchestration import PatternOutcome
 
 # The orchestration package's names, kept here so the CLI parses flags without importing the engine.
-PATTERN_NAMES = ("route", "fan_out", "debate", "pipeline", "escalate")
+PATTERN_NAMES = ("route", "fan_out", "debate", "pipeline", "escalate", "team")
 
 
 def parse_patterns(value: str) -> tuple[str, ...]:
@@ -53,7 +53,7 @@ def pattern_settings(args: argparse.Namespace, env: Mapping[str, str]) -> dict[s
 
 
 def add_pattern_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
-    """The five pattern commands; each prints the pattern's answer on stdout and its tree on stderr."""
+    """The pattern commands; each prints the pattern's answer on stdout and its tree on stderr."""
     out = argparse.ArgumentParser(add_help=False)
     out.add_argument("--context", help="background for the agents")
     out.add_argument("--file", action="append", default=[], metavar="PATH", help="a file to start from")
@@ -90,6 +90,11 @@ def add_pattern_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> Non
     esc.add_argument("--attempts", type=int, default=3, metavar="N", help="junior attempts, 1-5 (default 3)")
     esc.set_defaults(handler=cmd_pattern, pattern="escalate")
 
+    team = sub.add_parser("team", parents=parents, help="independent tasks, worked by several agents at once")
+    team.add_argument("tasks", nargs="+", metavar="TASK", help="'agent: the task' (quote each)")
+    team.add_argument("--workers", type=int, default=3, metavar="N", help="tasks at once, 1-8 (default 3)")
+    team.set_defaults(handler=cmd_pattern, pattern="team", task=None)
+
 
 _ARGS = {
     "route": {"candidates": "candidate"},
@@ -97,6 +102,7 @@ _ARGS = {
     "debate": {"rounds": "rounds"},
     "pipeline": {"stages": "stages"},
     "escalate": {"junior": "junior", "senior": "senior", "rubric": "rubric", "attempts": "attempts"},
+    "team": {"workers": "workers"},
 }
 
 
@@ -104,7 +110,17 @@ def pattern_arguments(args: argparse.Namespace) -> dict[str, Any]:
     raw: dict[str, Any] = {"task": args.task, "context": args.context, "files": args.file}
     for key, attr in _ARGS[args.pattern].items():
         raw[key] = getattr(args, attr, None)
+    if args.pattern == "team":
+        raw["tasks"] = [team_task(t) for t in args.tasks]
     return {k: v for k, v in raw.items() if v is not None}
+
+
+def team_task(value: str) -> dict[str, str]:
+    """`agent: the task` as a team task; without the colon, one clear sentence."""
+    agent, sep, task = value.partition(":")
+    if not sep or not agent.strip() or not task.strip():
+        raise ConfigError(f"team: {value[:60]!r} is not 'agent: the task'; name the agent, a colon, then the task")
+    return {"agent": agent.strip(), "task": task.strip()}
 
 
 def cmd_pattern(args: argparse.Namespace) -> int:

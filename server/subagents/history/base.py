@@ -141,6 +141,11 @@ class RunStore(Protocol):
         process on this host has died). Returns how many."""
         ...
 
+    async def adopt_run(self, run_id: str) -> bool:
+        """Take over an `interrupted` run to finish it (a team whose server died): `running` again, owned and
+        leased by this process. False when it is not interrupted (ended, or another process took it first)."""
+        ...
+
     # --- runs: reads ---
 
     async def get(self, run_id: str, *, principal: str | None = None) -> RunRecord:

@@ -250,6 +250,10 @@ class PostgresRunStore:
         now = aware(self._now())
         return await self._call(lambda c: ops.mark_interrupted(c, self.owner, now))
 
+    async def adopt_run(self, run_id: str) -> bool:
+        lease = aware(self._now()) + self._lease
+        return await self._call(lambda c: ops.adopt(c, run_id, self.owner, lease))
+
     # --- runs: reads ---
 
     async def get(self, run_id: str, *, principal: str | None = None) -> RunRecord:

@@ -148,6 +148,15 @@ async def mark_interrupted(conn: Conn, me: str, now: datetime) -> int:
     return cursor.rowcount
 
 
+async def adopt(conn: Conn, run_id: str, owner: str, lease: datetime) -> bool:
+    cursor = await conn.execute(
+        "UPDATE runs SET status = 'running', owner = %s, lease_expires_at = %s, error = NULL, finished_at = NULL,"
+        " cancel_requested_at = NULL WHERE id = %s AND status = 'interrupted'",
+        (owner, lease, run_id),
+    )
+    return cursor.rowcount == 1
+
+
 async def get(conn: Conn, run_id: str, principal: str | None) -> RunRecord:
     scope, params = _principal(principal)
     async with conn.transaction():  # one snapshot for the run and its messages

@@ -202,6 +202,10 @@ class SQLiteRunStore:
         now = self._iso_now()
         return await self._call(lambda c: ops.mark_interrupted(c, self.owner, now))
 
+    async def adopt_run(self, run_id: str) -> bool:
+        lease = _iso(aware(self._now()) + self._lease)
+        return await self._call(lambda c: ops.adopt(c, run_id, self.owner, lease))
+
     # --- runs: reads ---
 
     async def get(self, run_id: str, *, principal: str | None = None) -> RunRecord:

@@ -154,6 +154,15 @@ def mark_interrupted(conn: sqlite3.Connection, me: str, now: str) -> int:
     return len(dead)
 
 
+def adopt(conn: sqlite3.Connection, run_id: str, owner: str, lease: str) -> bool:
+    cursor = conn.execute(
+        "UPDATE runs SET status = 'running', owner = ?, lease_expires_at = ?, error = NULL, finished_at = NULL,"
+        " cancel_requested_at = NULL WHERE id = ? AND status = 'interrupted'",
+        (owner, lease, run_id),
+    )
+    return cursor.rowcount == 1
+
+
 def get(conn: sqlite3.Connection, run_id: str, principal: str | None) -> RunRecord:
     scope, params = _principal(principal)
     row = conn.execute(f"SELECT * FROM runs WHERE id = ?{scope}", (run_id, *params)).fetchone()

@@ -21,7 +21,15 @@ from subagents.mcp.progress import reporting
 from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender, result
 from subagents.mcp.roots import client_root_paths, want_roots
 from subagents.orchestration import PATTERNS, PatternOutcome, run_pattern
-from subagents.orchestration.args import MAX_ATTEMPTS, MAX_CHILDREN, MAX_ROUNDS, MAX_SAMPLES, MAX_STAGES
+from subagents.orchestration.args import (
+    MAX_ATTEMPTS,
+    MAX_CHILDREN,
+    MAX_ROUNDS,
+    MAX_SAMPLES,
+    MAX_STAGES,
+    MAX_TEAM_TASKS,
+    MAX_WORKERS,
+)
 from subagents.principals import Principal
 
 ClientRoots = Annotated[ListRootsResult | None, Resolve(want_roots)]
@@ -53,6 +61,20 @@ EXTRA: dict[str, dict[str, Any]] = {
         "rubric": {**_STR, "description": "What a passing answer must do."},
         "attempts": {"type": "integer", "minimum": 1, "maximum": MAX_ATTEMPTS},
     },
+    "team": {
+        "tasks": {
+            "type": "array",
+            "maxItems": MAX_TEAM_TASKS,
+            "items": {
+                "type": "object",
+                "properties": {"agent": _STR, "task": _STR},
+                "required": ["agent", "task"],
+                "additionalProperties": False,
+            },
+            "description": "Independent tasks, each self-contained, for the named agent.",
+        },
+        "workers": {"type": "integer", "minimum": 1, "maximum": MAX_WORKERS, "description": "At once (default 3)."},
+    },
 }
 REQUIRED = {
     "route": ["task"],
@@ -60,6 +82,7 @@ REQUIRED = {
     "debate": ["question"],
     "pipeline": ["task", "stages"],
     "escalate": ["task", "junior", "senior"],
+    "team": ["tasks"],
 }
 BACKGROUND = " background: true returns a run_id at once (poll get_run; cancel_run stops every child)."
 DESCRIPTIONS = {
@@ -85,12 +108,20 @@ DESCRIPTIONS = {
     "goes into the next attempt (attempts, default 3); after the last failure the senior agent takes over. "
     "Returns who answered and why. Pays off when the junior usually suffices and the senior costs far more; if "
     "the junior usually fails, call the senior directly.",
+    "team": "A queue of independent tasks, each for a named agent, worked by up to workers agents at once on the "
+    "server (wall time of about tasks/workers runs); context and files go to every task. The queue is in the "
+    "run store: a restarted server finishes it, retrying an interrupted task once. Costs one call per task and "
+    "none of your context per hop. Pays off for many independent tasks (review each module, tests per file); "
+    "for tasks that depend on each other use pipeline, and for one or two tasks call the agents directly. A "
+    "failed task does not sink the rest: result.tasks says how each ended.",
 }
 
 
 def schema(name: str) -> dict[str, Any]:
     """The tool's input schema: small on purpose, since clients pay for every byte of tools/list."""
     props = dict(BASE)
+    if name == "team":  # each task is its own; the team's `task` is only a label, not worth its bytes
+        props.pop("task")
     if name == "debate":
         props = {"question": {"type": "string", "description": "The question or decision to debate."}, **props}
         props.pop("task")

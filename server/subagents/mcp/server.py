@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -21,6 +22,7 @@ from subagents.mcp.catalog_tools import catalog_mode, catalog_prompts, catalog_t
 from subagents.mcp.pattern_tools import any_result, pattern_tools
 from subagents.mcp.resources import add_agent_resources
 from subagents.mcp.run_tools import add_run_resources, add_run_tools
+from subagents.orchestration.resume import keep_resuming
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +87,15 @@ def build_server(app: Subagents) -> MCPServer:
     return server
 
 
+def resume_stopped_teams(app: Subagents) -> None:
+    """A server (not a one-shot CLI command) finishes the team runs a stopped server left in its store."""
+    app.jobs.spawn(functools.partial(keep_resuming, app))
+
+
 async def serve_stdio(app: Subagents) -> None:
     server = build_server(app)
     async with app, anyio.create_task_group() as tg:
+        resume_stopped_teams(app)
         tg.start_soon(stop_on_signal, tg.cancel_scope, app)
         await server.run_stdio_async()
         tg.cancel_scope.cancel()
@@ -129,4 +137,5 @@ async def serve_http(
     server = build_server(app)
     verifier = http.verifier_for(security, verifier)  # a bad tokens file stops us before anything starts
     async with app:
+        resume_stopped_teams(app)
         await http.serve_http(server, security, port, sock=sock, on_listening=on_listening, verifier=verifier)

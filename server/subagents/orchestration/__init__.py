@@ -1,8 +1,8 @@
-"""Orchestration patterns run server-side: route, fan_out (with a blind judge), debate, pipeline, escalate.
+"""Orchestration patterns run server-side: route, fan_out (with a blind judge), debate, pipeline, escalate, team.
 
 Each pattern is a module with a `DEFINITION` (its arguments, its logic, its planned children); its children
 are real subagent runs through `Subagents.run`, recorded as children of the pattern's own run. A new pattern
-(the team queue) slots in as one more module and one more entry in `PATTERNS`.
+slots in as one more module and one more entry in `PATTERNS`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from subagents.depth import DelegationDepthError
 from subagents.events import EventSink, discard
 from subagents.jobs import StartedSink
-from subagents.orchestration import debate, escalate, fan_out, pipeline, route
+from subagents.orchestration import debate, escalate, fan_out, pipeline, route, team
 from subagents.orchestration.args import PatternArgs, PatternInputError, parse_args
 from subagents.orchestration.base import PATTERN_MODEL, PatternOutcome
 from subagents.orchestration.runner import PatternDef, execute, recorded_summary
@@ -36,7 +36,14 @@ __all__ = [
 
 PATTERNS: Mapping[str, PatternDef] = {
     d.name: d
-    for d in (route.DEFINITION, fan_out.DEFINITION, debate.DEFINITION, pipeline.DEFINITION, escalate.DEFINITION)
+    for d in (
+        route.DEFINITION,
+        fan_out.DEFINITION,
+        debate.DEFINITION,
+        pipeline.DEFINITION,
+        escalate.DEFINITION,
+        team.DEFINITION,
+    )
 }
 
 

@@ -16,7 +16,9 @@ MAX_ROUNDS = 3
 MAX_ATTEMPTS = 5
 MAX_STAGES = 6
 MAX_CANDIDATES = 32
-MAX_WORKERS = 8  # the team pattern's workers, when it lands
+MAX_WORKERS = 8  # team: workers claiming from its queue at once
+MAX_TEAM_TASKS = 32  # team: tasks in one queue
+DEFAULT_WORKERS = 3
 MAX_TASK_CHARS = 100_000
 MAX_CONTEXT_CHARS = 400_000
 MAX_FILES = 100
@@ -97,6 +99,29 @@ class EscalateArgs(PatternArgs):
     senior: AgentName
     rubric: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)] | None = None
     attempts: int = Field(default=3, ge=1, le=MAX_ATTEMPTS)
+
+
+class TeamTask(BaseModel):
+    """One task of a team: the agent that does it, and the task, self-contained."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agent: AgentName
+    task: Text
+
+
+class TeamArgs(PatternArgs):
+    """`tasks` are independent; `task` (optional) names the team's goal, `context` and `files` are shared."""
+
+    tasks: tuple[TeamTask, ...] = Field(min_length=1, max_length=MAX_TEAM_TASKS)
+    workers: int = Field(default=DEFAULT_WORKERS, ge=1, le=MAX_WORKERS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _goal(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and not raw.get("task") and isinstance(raw.get("tasks"), list | tuple):
+            raw = {**raw, "task": f"A team of {len(raw['tasks'])} independent tasks."}
+        return raw
 
 
 def parse_args(model: type[PatternArgs], raw: dict[str, Any], pattern: str) -> PatternArgs:

@@ -19,6 +19,7 @@ from subagents.app import RunOutcome
 from subagents.budget import BudgetMeter, RunBudget
 from subagents.definitions.spec import AgentSpec
 from subagents.events import EventSink, RunEvent
+from subagents.jobs import StartedSink
 from subagents.messages import Usage
 from subagents.principals import LOCAL, Principal
 
@@ -125,14 +126,23 @@ class PatternRun:
         return len(self.children)
 
     async def child(
-        self, agent: str | AgentSpec, role: str, task: str, *, context: str | None = None, files: Sequence[str] = ()
+        self,
+        agent: str | AgentSpec,
+        role: str,
+        task: str,
+        *,
+        context: str | None = None,
+        files: Sequence[str] = (),
+        on_start: StartedSink | None = None,
     ) -> RunOutcome:
-        """Run one child to its end. It never raises but for cancellation: a child that breaks in an unexpected
-        way comes back as a failed outcome, so it cannot sink its siblings."""
+        """Run one child to its end (`on_start` hears its run id). It never raises but for cancellation: a child
+        that breaks in an unexpected way comes back as a failed outcome, so it cannot sink its siblings."""
         spec = agent if isinstance(agent, AgentSpec) else self.app.agent(agent)
 
         async def started(run_id: str) -> None:
             self.started[run_id] = (role, spec.name)
+            if on_start is not None:
+                await on_start(run_id)
 
         async def relay(event: RunEvent) -> None:
             message = f"{self.pattern} {role} ({spec.name}): {event.message}"
@@ -161,6 +171,10 @@ class PatternRun:
         done = f"{self.pattern}: {role} ({spec.name}) {outcome.status}, {self.done}/{self.planned} done"
         await self._events(RunEvent(kind="finished", turn=self.done, max_turns=self.planned, message=done))
         return outcome
+
+    async def say(self, message: str) -> None:
+        """A progress message of the pattern's own (`team: 7/12 done, 3 running`)."""
+        await self._events(RunEvent(kind="finished", turn=self.done, max_turns=self.planned, message=message))
 
     def in_flight(self) -> list[tuple[str, str, str]]:
         """(run_id, role, agent) of children started but not finished: on cancellation, these were cut off."""

@@ -19,7 +19,7 @@ from subagents.events import EventSink, discard
 from subagents.history.records import RunRecord
 from subagents.jobs import StartedSink
 from subagents.messages import Message, TextBlock, Usage
-from subagents.orchestration.args import PatternArgs
+from subagents.orchestration.args import PatternArgs, PatternInputError
 from subagents.orchestration.base import (
     PATTERN_MODEL,
     Body,
@@ -45,6 +45,7 @@ class PatternDef:
     planned: Callable[[Any], int]
     agents: Callable[[Any], Sequence[str]]  # catalog agents it calls, checked before anything starts
     width: Callable[[Any], int] = lambda args: 1  # children it runs at once, at most
+    needs_store: bool = False  # its state lives in the run store (the team's queue)
 
 
 async def execute(
@@ -61,17 +62,35 @@ async def execute(
     rng: random.Random | None = None,
     parent_meter: BudgetMeter | None = None,
     principal: Principal = LOCAL,
+    resumed: str | None = None,
 ) -> PatternOutcome:
     """Run `definition` on `args`; `started` hears the pattern's run id as soon as it exists. The children
-    run in `principal`'s slots: as many as run at once are reserved up front, all or none (TooManyRuns)."""
+    run in `principal`'s slots: as many as run at once are reserved up front, all or none (TooManyRuns).
+    `resumed` is the id of an interrupted run of this pattern that this process adopted, to finish it."""
     for name in definition.agents(args):
         app.agent(name)  # an unknown agent is a clear error now, before any run starts
+    if definition.needs_store and app.store is None:
+        raise PatternInputError(
+            f"{definition.name} keeps its tasks in the run store, which is off (--no-store); restart without it."
+        )
     depth = run_depth(app.settings, depth)
     check_pattern_depth(app.settings, depth)
     width = max(1, min(definition.width(args), app.settings.pattern_concurrency))
     with app.limiter.reserve(principal, width, for_children=True):
         return await _execute(
-            app, definition, args, events, roots, started, client, parent_id, depth, rng, parent_meter, principal
+            app,
+            definition,
+            args,
+            events,
+            roots,
+            started,
+            client,
+            parent_id,
+            depth,
+            rng,
+            parent_meter,
+            principal,
+            resumed,
         )
 
 
@@ -88,8 +107,9 @@ async def _execute(
     rng: random.Random | None,
     parent_meter: BudgetMeter | None,
     principal: Principal,
+    resumed: str | None,
 ) -> PatternOutcome:
-    run_id = await app.recorder.start(
+    run_id = resumed or await app.recorder.start(
         agent=definition.name,
         model=PATTERN_MODEL,
         input=args.run_input(),
@@ -114,7 +134,8 @@ async def _execute(
     try:
         if started is not None:
             await started(run_id)
-        await app.recorder.messages(run_id, [_arguments_message(definition.name, args)])
+        if resumed is None:
+            await app.recorder.messages(run_id, [_arguments_message(definition.name, args)])
         with anyio.fail_after(app.settings.run_timeout_s):
             body = await definition.body(run, args)
     except BaseException as exc:
@@ -223,3 +244,16 @@ def recorded_summary(record: RunRecord) -> dict[str, Any] | None:
                 return None
             return data if isinstance(data, dict) else None
     return None
+
+
+def recorded_arguments(record: RunRecord) -> dict[str, Any]:
+    """A pattern's arguments beyond task, context and files, from its first recorded message."""
+    for message in record.transcript:
+        if message.role == "user":
+            try:
+                data = json.loads(message.text)
+            except ValueError:
+                return {}
+            found = data.get("arguments", {}) if isinstance(data, dict) else {}
+            return found if isinstance(found, dict) else {}
+    return {}
