@@ -66,3 +66,26 @@ def test_run_takes_the_patterns_that_need_only_a_task(fake_model: FakeMessagesSe
 def test_serve_refuses_an_unknown_pattern(project: Path) -> None:
     ran = run_cli("serve", "--patterns", "route,swarm", "--root", str(project))
     assert ran.returncode == 2 and "unknown pattern 'swarm'" in ran.stderr
+
+
+def test_team_from_a_terminal_and_its_tree_in_the_history(
+    fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+) -> None:
+    fake_model.set_script(Models({"*": text("Checked.")}))
+    env = model_env(fake_model) | {"SUBAGENTS_STORE": str(tmp_path / "runs.db")}
+    tasks = ["security-reviewer: Review src/app.py", "test-writer: Tests for src/app.py", "router: where does x go"]
+    ran = run_cli("team", *tasks, "--workers", "2", "--root", str(project), env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("3 of 3 tasks completed")
+    assert re.search(r"\[team · completed · 3 runs · \d+ in / \d+ out tokens · \$[\d.]+ · run_\w+\]", ran.stderr)
+    team_id = re.search(r"· (run_\w+)\]", ran.stderr).group(1)  # type: ignore[union-attr]
+    shown = run_cli("runs", "show", team_id, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert '"workers": 2' in shown.stdout
+    for n, agent in enumerate(["security-reviewer", "test-writer", "router"], start=1):
+        assert re.search(rf"^task {n}\s+run_\w+\s+completed\s+{agent}\s", shown.stdout, re.M)
+
+
+def test_a_team_task_without_its_agent_is_one_clear_sentence(project: Path) -> None:
+    ran = run_cli("team", "Review src/app.py", "--root", str(project))
+    assert ran.returncode == 2 and "is not 'agent: the task'" in ran.stderr and "Traceback" not in ran.stderr

@@ -18,7 +18,7 @@ from subagents.history.store import (
     TaskRecord,
     TaskSpec,
 )
-from tests.history.helpers import OTHER_HOST, Clock, new_run, opened
+from tests.history.helpers import OTHER_HOST, Clock, finish, new_run, opened
 
 pytestmark = pytest.mark.anyio
 
@@ -167,3 +167,27 @@ async def test_queue_errors_are_clear(store_location: str) -> None:
             await store.finish_task("task_nope", attempt=1, status="completed")
         assert await store.task_counts(parent) == TaskCounts() and await store.list_tasks(parent) == []
         assert await store.claim_task(parent) is None
+
+
+async def test_an_interrupted_run_is_adopted_by_one_process_only(store_location: str) -> None:
+    """A team whose server died: the first process to adopt its run owns it (running, leased); no other can."""
+    clock = Clock()
+    async with (
+        opened(store_location, clock, owner=OTHER_HOST) as doomed,
+        opened(store_location, clock) as first,
+        opened(store_location, clock, owner=f"{OTHER_HOST}0") as second,
+    ):
+        parent = await new_run(doomed, "team")
+        assert not await first.adopt_run(parent)  # running, and its owner's lease holds
+        clock.advance(LEASE_TTL_S + 1)
+        assert await first.mark_interrupted() == 1
+        assert await first.adopt_run(parent)
+        assert not await second.adopt_run(parent)
+        record = await first.get(parent)
+        assert (record.status, record.error, record.finished_at) == ("running", None, None)
+        clock.advance(LEASE_TTL_S - 1)
+        await first.renew_leases()
+        clock.advance(LEASE_TTL_S - 1)
+        assert await second.mark_interrupted() == 0  # the adopter's lease holds it now
+        await finish(first, parent)
+        assert not await second.adopt_run(parent) and (await second.get(parent)).status == "completed"

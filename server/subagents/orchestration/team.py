@@ -121,10 +121,10 @@ async def _earlier_children(run: PatternRun, store: RunStore, tasks: list[TaskRe
         task = current.get(child.id) or next(
             (t for t in tasks if t.agent == child.agent and t.input.task.startswith(child.task)), None
         )
+        ran_it = task is not None and task.run_id == child.id and task.status in ("completed", "failed")
         role = "task ?" if task is None else f"task {task.seq + 1}"
-        if task is None or task.run_id != child.id:
-            role += " (interrupted try)"
-        report = (task.result or "") if task is not None and task.run_id == child.id else ""
+        role += "" if ran_it else " (interrupted try)"  # its task is queued again, or another child ran it
+        report = (task.result or "") if task is not None and ran_it else ""
         outcome = RunOutcome(
             run_id=child.id,
             agent=child.agent,
