@@ -23,6 +23,7 @@ import anyio
 from subagents.app import Subagents
 from subagents.config import Settings
 from subagents.definitions.catalog import Layer, bundled_agents_dir, load_catalog
+from subagents.history.sqlite import MEMORY, SQLiteRunStore
 from subagents.messages import Usage
 from subagents.orchestration import PatternOutcome, run_pattern
 from subagents.orchestration.roles import CRITIC, GRADER, PROPOSER
@@ -79,6 +80,17 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("debate", {"question": "Should app.py use a query builder?", "files": ["app.py"]}),
     ("pipeline", {"task": "Harden app.py", "stages": ["security-reviewer", "worker: fix the findings"]}),
     ("escalate", {"task": "Explain app.py", "junior": "worker", "senior": "senior", "attempts": 3}),
+    (
+        "team",
+        {
+            "tasks": [
+                {"agent": "security-reviewer", "task": "Review app.py"},
+                {"agent": "worker", "task": "Explain app.py"},
+                {"agent": "worker", "task": "Document handler() in app.py"},
+            ],
+            "files": ["app.py"],
+        },
+    ),
 ]
 
 
@@ -90,10 +102,12 @@ async def alone(app: Subagents, outcome: PatternOutcome, arguments: dict[str, An
     """The worker children run again, each alone with the caller's task only."""
     specs = {s.name: s for s in (PROPOSER, CRITIC, GRADER)}
     total = Usage()
-    task = arguments.get("task") or arguments["question"]
     for child in outcome.children:
         if child.role.startswith(CONTROL):
             continue
+        task = arguments.get("task") or arguments.get("question")
+        if child.role.startswith("task "):  # a team's: each child has its own task
+            task = arguments["tasks"][int(child.role.removeprefix("task ")) - 1]["task"]
         agent = specs.get(child.outcome.agent, child.outcome.agent)
         solo = await app.run(agent, task, context=arguments.get("context"), files=arguments.get("files", ()))
         total += solo.usage
@@ -103,7 +117,9 @@ async def alone(app: Subagents, outcome: PatternOutcome, arguments: dict[str, An
 async def measure(url: str, root: Path, agents: Path) -> list[tuple[str, PatternOutcome, Usage]]:
     layers = [Layer("bundled", bundled_agents_dir()), Layer("agents-dir", agents)]
     provider = AnthropicProvider(AnthropicSettings(api_key="bench", base_url=url, max_retries=0))
-    app = Subagents(Settings(roots=(root,), project_dir=root), load_catalog(layers), provider, store=None)
+    store = SQLiteRunStore(MEMORY)  # the team keeps its queue in the store
+    settings = Settings(roots=(root,), project_dir=root)
+    app = Subagents(settings, load_catalog(layers), provider, store=store, owns_store=True)
     rows = []
     async with app:
         for name, arguments in CASES:
@@ -119,6 +135,8 @@ def _label(name: str, arguments: dict[str, Any]) -> str:
         return f"fan_out {len(arguments['agents'])}x{arguments.get('samples', 1)}{judged}"
     if name == "escalate":
         return "escalate (passes on attempt 2)"
+    if name == "team":
+        return f"team, {len(arguments['tasks'])} tasks"
     return name if name != "debate" else "debate, 1 round"
 
 

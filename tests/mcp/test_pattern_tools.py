@@ -17,7 +17,7 @@ from tests.conftest import make_app
 from tests.orchestration.helpers import Models, agent_of, children, plain_agents
 
 pytestmark = pytest.mark.anyio
-ALL = ("route", "fan_out", "debate", "pipeline", "escalate")
+ALL = ("route", "fan_out", "debate", "pipeline", "escalate", "team")
 NAMES = ["alpha", "bravo", "charlie"]
 
 

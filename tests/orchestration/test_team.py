@@ -180,3 +180,31 @@ async def test_unknown_agents_and_no_store_are_refused_before_anything_runs(
         with pytest.raises(PatternInputError, match=r"keeps its tasks in the run store, which is off \(--no-store\)"):
             await run_pattern(app, "team", {"tasks": tasks(2)})
     assert fake_model.requests == [] and await store.list() == []
+
+
+async def test_a_team_in_the_background_reports_progress_and_is_cancelled_whole(
+    fake_model: FakeMessagesServer, project: Path, agents: Path, store: RunStore
+) -> None:
+    fake_model.set_script(Models({"tester": text("tested"), "reviewer": text("never", latency=10)}))
+    app = make_app(fake_model, project, agents_dir=agents, store=store, patterns=("team",))
+    async with app, Client(build_server(app)) as client:
+        started = await client.call_tool("team", {"tasks": tasks(6), "workers": 3, "background": True})
+        run_id = started.structured_content["run_id"]  # type: ignore[index]
+        with anyio.fail_after(20):
+            while (await store.task_counts(run_id)).completed < 3:
+                await anyio.sleep(0.05)
+            while not re.match(r"team: 3/6 done, 3 running", (running := await get_run(client, run_id))["progress"]):
+                await anyio.sleep(0.05)
+        cancelled = await client.call_tool("cancel_run", {"run_id": run_id})
+        ended = await get_run(client, run_id)
+    assert running["status"] == "running" and running["agent"] == "team"
+    assert cancelled.structured_content == {"run_id": run_id, "status": "cancelled"}
+    assert ended["status"] == "cancelled" and ended["pattern"] == "team"
+    assert sorted(c.status for c in await children(store, run_id)) == ["cancelled"] * 3 + ["completed"] * 3
+    assert [t.status for t in await store.list_tasks(run_id)] == ["completed", "failed"] * 3
+
+
+async def get_run(client: Client, run_id: str) -> dict[str, object]:
+    result = (await client.call_tool("get_run", {"run_id": run_id})).structured_content
+    assert result is not None
+    return result

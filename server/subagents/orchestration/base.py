@@ -7,7 +7,7 @@ import html
 import logging
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -119,6 +119,7 @@ class PatternRun:
         self.children: list[ChildRun] = []
         self.started: dict[str, tuple[str, str]] = {}  # run_id -> (role, agent), for children in flight
         self.planned = planned
+        self.headline: Callable[[], str] | None = None  # a pattern's own progress line, put before its children's
         self._events = events
 
     @property
@@ -146,6 +147,8 @@ class PatternRun:
 
         async def relay(event: RunEvent) -> None:
             message = f"{self.pattern} {role} ({spec.name}): {event.message}"
+            if self.headline is not None:  # the pattern's own state first: `team: 7/12 done, 3 running · …`
+                message = f"{self.pattern}: {self.headline()} · {role} ({spec.name}): {event.message}"
             await self._events(RunEvent(kind=event.kind, turn=self.done, max_turns=self.planned, message=message))
 
         async with self.limiter:
@@ -168,8 +171,9 @@ class PatternRun:
                 log.exception("%s: child %s (%s) broke", self.pattern, role, spec.name)
                 outcome = _broken(spec.name, self.run_id, exc)
         self.children.append(ChildRun(role=role, outcome=outcome))
-        done = f"{self.pattern}: {role} ({spec.name}) {outcome.status}, {self.done}/{self.planned} done"
-        await self._events(RunEvent(kind="finished", turn=self.done, max_turns=self.planned, message=done))
+        if self.headline is None:
+            done = f"{self.pattern}: {role} ({spec.name}) {outcome.status}, {self.done}/{self.planned} done"
+            await self.say(done)
         return outcome
 
     async def say(self, message: str) -> None:

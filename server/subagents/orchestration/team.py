@@ -16,7 +16,7 @@ import anyio
 
 from subagents.app import RunOutcome, RunStatus
 from subagents.history.base import RunStore
-from subagents.history.records import RunInput, TaskRecord, TaskSpec
+from subagents.history.records import RunInput, TaskCounts, TaskRecord, TaskSpec
 from subagents.orchestration.args import TeamArgs
 from subagents.orchestration.base import Body, ChildRun, PatternRun, PatternStatus
 from subagents.orchestration.runner import PatternDef
@@ -43,7 +43,8 @@ async def team(run: PatternRun, args: TeamArgs) -> Body:
             for t in args.tasks
         ]
         tasks = await store.enqueue_tasks(run.run_id, specs, max_attempts=TASK_ATTEMPTS)
-    queue = _Queue(run, store)
+    queue = _Queue(run, store, tasks)
+    run.headline = queue.summary
     try:
         async with anyio.create_task_group() as tg:
             for _ in range(min(args.workers, len(tasks))):
@@ -58,10 +59,21 @@ async def team(run: PatternRun, args: TeamArgs) -> Body:
 class _Queue:
     """The workers of one team: claims from the store, each task a child run, and what they hold now."""
 
-    def __init__(self, run: PatternRun, store: RunStore) -> None:
+    def __init__(self, run: PatternRun, store: RunStore, tasks: list[TaskRecord]) -> None:
         self.run = run
         self.store = store
         self.held: dict[str, TaskRecord] = {}  # claims this process holds and has not finished
+        self.total = len(tasks)
+        self.done = sum(t.status in ("completed", "failed") for t in tasks)
+        self.failed = sum(t.status == "failed" for t in tasks)
+
+    def summary(self) -> str:
+        """`7/12 done, 3 running` (`, 1 failed`): this process is the team's only executor, so it knows."""
+        running = len(self.held)
+        queued = self.total - self.done - running
+        return TaskCounts(
+            queued=queued, running=running, completed=self.done - self.failed, failed=self.failed
+        ).summary()
 
     async def worker(self) -> None:
         while True:
@@ -94,10 +106,12 @@ class _Queue:
                 run_id=outcome.run_id or None,
             )
             del self.held[task.id]
+            if kept:
+                self.done += 1
+                self.failed += status == "failed"
         if not kept:
             log.warning("team %s: %s finished after its claim lapsed; its result was not kept", self.run.run_id, role)
-        counts = await self.store.task_counts(self.run.run_id)
-        await self.run.say(f"team: {counts.summary()} ({role}, {task.agent}: {outcome.status})")
+        await self.run.say(f"team: {self.summary()} ({role}, {task.agent}: {outcome.status})")
 
     async def drain(self) -> None:
         """The team is cancelled or broke: fail the tasks it holds and those still queued (each child recorded
