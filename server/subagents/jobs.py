@@ -48,6 +48,7 @@ class JobManager:
     def __init__(self) -> None:
         self._tg: TaskGroup | None = None
         self._jobs: dict[str, Job] = {}
+        self.stopping = False  # set once the server stops: jobs cancelled now were not cancelled by a caller
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[JobManager]:
@@ -57,6 +58,7 @@ class JobManager:
                 yield self
             finally:
                 self._tg = None
+                self.stopping = True
                 tg.cancel_scope.cancel()
 
     async def start(
@@ -87,6 +89,8 @@ class JobManager:
         job.done.set()
 
     def cancel_all(self) -> None:
+        """The server stops: every background job is cancelled (a resumable one is left to the next server)."""
+        self.stopping = True
         for job in self.active():
             job.scope.cancel()
 

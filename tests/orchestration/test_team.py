@@ -3,6 +3,7 @@ a failed task that does not sink the rest, cancellation that leaves nothing queu
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import Counter
@@ -15,10 +16,12 @@ from mcp import Client
 
 from subagents.cli.pattern_tree import load_tree, tree_rows
 from subagents.events import RunEvent
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunInput, RunStore, SQLiteRunStore, TaskSpec
 from subagents.mcp.server import build_server
-from subagents.orchestration import run_pattern
+from subagents.messages import Message, TextBlock, Usage
+from subagents.orchestration import PATTERN_MODEL, run_pattern
 from subagents.orchestration.args import PatternInputError
+from subagents.orchestration.resume import resume_teams
 from subagents.orchestration.team import CANCELLED_QUEUED
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, error, text
 from tests.conftest import make_app
@@ -208,3 +211,51 @@ async def get_run(client: Client, run_id: str) -> dict[str, object]:
     result = (await client.call_tool("get_run", {"run_id": run_id})).structured_content
     assert result is not None
     return result
+
+
+async def interrupted_team(store: RunStore, agent: str, principal: str | None = None) -> str:
+    """A team a stopped server left: its run interrupted, its arguments recorded, its tasks queued."""
+    run_id = await store.create_run(
+        agent="team", model=PATTERN_MODEL, input=RunInput(task="A team of 2 tasks."), principal=principal
+    )
+    arguments = {"pattern": "team", "arguments": {"tasks": [{"agent": agent, "task": t} for t in TASKS[:2]]}}
+    await store.append_messages(run_id, [Message(role="user", content=(TextBlock(text=json.dumps(arguments)),))])
+    await store.enqueue_tasks(run_id, [TaskSpec(agent=agent, input=RunInput(task=t)) for t in TASKS[:2]])
+    await store.finish(
+        run_id,
+        status="interrupted",
+        report=None,
+        error="stopped",
+        usage=Usage(),
+        cost_usd=0.0,
+        turns=0,
+        stop_reason=None,
+    )
+    return run_id
+
+
+async def test_a_left_team_is_resumed_once_in_its_principals_name(
+    fake_model: FakeMessagesServer, project: Path, agents: Path, store: RunStore
+) -> None:
+    fake_model.set_script(Models({"*": text("done")}))
+    run_id = await interrupted_team(store, "tester", principal="alice")
+    async with make_app(fake_model, project, agents_dir=agents, store=store) as app:
+        assert await resume_teams(app) == [run_id]
+        assert await resume_teams(app) == []  # adopted: running here now
+        with anyio.fail_after(20):
+            while (record := await store.get(run_id)).status == "running":
+                await anyio.sleep(0.05)
+    assert record.status == "completed" and record.error is None
+    assert [(c.status, c.principal) for c in await children(store, run_id)] == [("completed", "alice")] * 2
+    assert asked(fake_model) == Counter(dict.fromkeys(TASKS[:2], 1))
+
+
+async def test_a_left_team_whose_agent_is_gone_ends_failed_with_the_reason(
+    fake_model: FakeMessagesServer, project: Path, agents: Path, store: RunStore
+) -> None:
+    run_id = await interrupted_team(store, "ghost")
+    async with make_app(fake_model, project, agents_dir=agents, store=store) as app:
+        assert await resume_teams(app) == []
+    record = await store.get(run_id)
+    assert record.status == "failed" and "could not be resumed: No agent named 'ghost'" in (record.error or "")
+    assert fake_model.requests == []

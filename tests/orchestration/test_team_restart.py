@@ -1,5 +1,6 @@
 """`team` across a crash, with real processes: `subagents serve` over HTTP starts a background team of 8 tasks on
-3 workers, is killed with SIGKILL halfway, and a new server on the same SQLite store finishes it. Every task
+3 workers, is killed with SIGKILL (or stopped with SIGTERM) halfway, and a new server on the same SQLite store
+finishes it. Every task
 completes exactly once; the ones whose claims the kill interrupted run once more (never a third time), the
 model sees every other task once, and the team's run ends with a recorded status and result that `get_run`
 returns to a client of the new server."""
@@ -66,8 +67,15 @@ async def counts_when(store: RunStore, run_id: str, done: int, running: int) -> 
             await anyio.sleep(0.05)
 
 
-async def test_a_team_killed_halfway_is_finished_by_the_next_server_each_task_once(
-    fake_model: FakeMessagesServer, project: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("stop", "left", "cut_off"),
+    [
+        (signal.SIGKILL, "running", "interrupted"),  # no chance to record anything: the next server's sweep does
+        (signal.SIGTERM, "interrupted", "cancelled"),  # a graceful stop leaves the team to the next server itself
+    ],
+)
+async def test_a_team_stopped_halfway_is_finished_by_the_next_server_each_task_once(
+    stop: signal.Signals, left: str, cut_off: str, fake_model: FakeMessagesServer, project: Path, tmp_path: Path
 ) -> None:
     fake_model.set_script(answer)
     agents = plain_agents(tmp_path / "agents", ["reviewer", "tester"])
@@ -81,9 +89,9 @@ async def test_a_team_killed_halfway_is_finished_by_the_next_server_each_task_on
             assert started.structured_content is not None
             run_id = started.structured_content["run_id"]
             at_kill = await counts_when(store, run_id, done=3, running=1)
-            first.send_signal(signal.SIGKILL)  # no chance to record anything
-            first.wait(timeout=10)
-        assert (await store.get(run_id)).status == "running"  # nobody has looked since the crash
+            first.send_signal(stop)
+            first.wait(timeout=20)
+        assert (await store.get(run_id)).status == left
 
         with server(project, agents, env, tmp_path / "second.log") as (url, second):
             with anyio.fail_after(90):
@@ -107,7 +115,7 @@ async def test_a_team_killed_halfway_is_finished_by_the_next_server_each_task_on
         assert seen == 1 if task.attempts == 1 else seen in (1, 2), (task.input.task, seen, task.attempts)
     completed = Counter(r.task for r in runs if r.status == "completed")
     assert completed == Counter(dict.fromkeys(TASKS, 1))  # every task completed exactly once
-    assert sorted(r.status for r in runs if r.status != "completed") == ["interrupted"] * (len(runs) - 8)
+    assert sorted(r.status for r in runs if r.status != "completed") == [cut_off] * (len(runs) - 8)
     assert got is not None and got["status"] == "completed" and got["pattern"] == "team"
     assert [t["status"] for t in got["result"]["tasks"]] == ["completed"] * 8
     roles = Counter(c["role"] for c in got["children"])

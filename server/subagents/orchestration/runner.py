@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from subagents.app import Subagents
 
 log = logging.getLogger(__name__)
+STOPPED_MID_PATTERN = "The server stopped mid-pattern; the next server on this run store finishes it."
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class PatternDef:
     agents: Callable[[Any], Sequence[str]]  # catalog agents it calls, checked before anything starts
     width: Callable[[Any], int] = lambda args: 1  # children it runs at once, at most
     needs_store: bool = False  # its state lives in the run store (the team's queue)
+    resumable: bool = False  # stopped with the server, it is left interrupted for the next server to finish
 
 
 async def execute(
@@ -140,7 +142,10 @@ async def _execute(
             body = await definition.body(run, args)
     except BaseException as exc:
         if isinstance(exc, anyio.get_cancelled_exc_class()):
-            await _record(app, _outcome(run, _cut_off(run, "cancelled", "The pattern was cancelled.", "cancelled")))
+            if definition.resumable and app.jobs.stopping:
+                await _left_for_the_next_server(app, run)
+            else:
+                await _record(app, _outcome(run, _cut_off(run, "cancelled", "The pattern was cancelled.", "cancelled")))
             raise
         if not isinstance(exc, Exception):
             await _record(app, _outcome(run, _cut_off(run, "failed", "The server stopped.", "stopped")))
@@ -229,6 +234,21 @@ async def _record(app: Subagents, outcome: PatternOutcome) -> None:
             cost_usd=0.0,
             turns=len(outcome.children),
             stop_reason=outcome.error_kind,
+        )
+
+
+async def _left_for_the_next_server(app: Subagents, run: PatternRun) -> None:
+    """A background team on a server that stops: `interrupted`, its queue kept, for the next server to finish."""
+    with anyio.CancelScope(shield=True):
+        await app.recorder.finish(
+            run.run_id,
+            status="interrupted",
+            report=None,
+            error=STOPPED_MID_PATTERN,
+            usage=Usage(),
+            cost_usd=0.0,
+            turns=len(run.children),
+            stop_reason="stopped",
         )
 
 

@@ -4,8 +4,9 @@ The queue lives under the pattern's own run. Each worker claims the next task at
 re-checks its status, so no task is held twice), runs it as a child agent run and records its end; a failed
 task does not sink the rest. A server that dies mid-team leaves the run interrupted and its claims lapsed:
 the next server on the store adopts the run and finishes it (`resume.py`), and a task whose claim was
-interrupted is retried once (its second claim is its last). Cancelling the team cancels its children and
-fails the tasks not done, so nothing is left queued."""
+interrupted is retried once (its second claim is its last). So does a server that stops gracefully while the
+team runs in the background. Cancelling the team cancels its children and fails the tasks not done, so
+nothing is left queued."""
 
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ async def team(run: PatternRun, args: TeamArgs) -> Body:
             for _ in range(min(args.workers, len(tasks))):
                 tg.start_soon(queue.worker)
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await queue.drain()
+        if not run.app.jobs.stopping:  # a stopping server leaves the queue as it is, for the next one
+            with anyio.CancelScope(shield=True):
+                await queue.drain()
         raise
     return _body(await store.list_tasks(run.run_id))
 
@@ -187,4 +189,5 @@ DEFINITION = PatternDef(
     agents=_agents,
     width=lambda args: min(args.workers, len(args.tasks)),
     needs_store=True,
+    resumable=True,
 )
