@@ -18,13 +18,14 @@ from subagents.cli.pattern_tree import load_tree, tree_rows
 from subagents.events import RunEvent
 from subagents.history.store import RunInput, RunStore, SQLiteRunStore, TaskSpec
 from subagents.mcp.server import build_server
-from subagents.messages import Message, TextBlock, Usage
+from subagents.messages import Message, TextBlock
 from subagents.orchestration import PATTERN_MODEL, run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.orchestration.resume import resume_teams
 from subagents.orchestration.team import CANCELLED_QUEUED
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, error, text
 from tests.conftest import make_app
+from tests.history.helpers import finish
 from tests.orchestration.helpers import Models, children, plain_agents
 
 pytestmark = pytest.mark.anyio
@@ -221,16 +222,7 @@ async def interrupted_team(store: RunStore, agent: str, principal: str | None = 
     arguments = {"pattern": "team", "arguments": {"tasks": [{"agent": agent, "task": t} for t in TASKS[:2]]}}
     await store.append_messages(run_id, [Message(role="user", content=(TextBlock(text=json.dumps(arguments)),))])
     await store.enqueue_tasks(run_id, [TaskSpec(agent=agent, input=RunInput(task=t)) for t in TASKS[:2]])
-    await store.finish(
-        run_id,
-        status="interrupted",
-        report=None,
-        error="stopped",
-        usage=Usage(),
-        cost_usd=0.0,
-        turns=0,
-        stop_reason=None,
-    )
+    await finish(store, run_id, "interrupted", error="stopped")
     return run_id
 
 
