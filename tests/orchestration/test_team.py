@@ -194,7 +194,7 @@ async def test_a_team_in_the_background_reports_progress_and_is_cancelled_whole(
     async with app, Client(build_server(app)) as client:
         started = await client.call_tool("team", {"tasks": tasks(6), "workers": 3, "background": True})
         run_id = started.structured_content["run_id"]  # type: ignore[index]
-        with anyio.fail_after(20):
+        with anyio.fail_after(60):
             while (await store.task_counts(run_id)).completed < 3:
                 await anyio.sleep(0.05)
             while not re.match(r"team: 3/6 done, 3 running", (running := await get_run(client, run_id))["progress"]):
@@ -214,12 +214,19 @@ async def get_run(client: Client, run_id: str) -> dict[str, object]:
     return result
 
 
-async def interrupted_team(store: RunStore, agent: str, principal: str | None = None) -> str:
+async def interrupted_team(
+    store: RunStore, agent: str, principal: str | None = None, roots: list[Path] | None = None
+) -> str:
     """A team a stopped server left: its run interrupted, its arguments recorded, its tasks queued."""
     run_id = await store.create_run(
         agent="team", model=PATTERN_MODEL, input=RunInput(task="A team of 2 tasks."), principal=principal
     )
-    arguments = {"pattern": "team", "arguments": {"tasks": [{"agent": agent, "task": t} for t in TASKS[:2]]}}
+    arguments: dict[str, object] = {
+        "pattern": "team",
+        "arguments": {"tasks": [{"agent": agent, "task": t} for t in TASKS[:2]]},
+    }
+    if roots is not None:
+        arguments["roots"] = [str(root) for root in roots]
     await store.append_messages(run_id, [Message(role="user", content=(TextBlock(text=json.dumps(arguments)),))])
     await store.enqueue_tasks(run_id, [TaskSpec(agent=agent, input=RunInput(task=t)) for t in TASKS[:2]])
     await finish(store, run_id, "interrupted", error="stopped")
@@ -234,7 +241,7 @@ async def test_a_left_team_is_resumed_once_in_its_principals_name(
     async with make_app(fake_model, project, agents_dir=agents, store=store) as app:
         assert await resume_teams(app) == [run_id]
         assert await resume_teams(app) == []  # adopted: running here now
-        with anyio.fail_after(20):
+        with anyio.fail_after(60):
             while (record := await store.get(run_id)).status == "running":
                 await anyio.sleep(0.05)
     assert record.status == "completed" and record.error is None
@@ -251,3 +258,18 @@ async def test_a_left_team_whose_agent_is_gone_ends_failed_with_the_reason(
     record = await store.get(run_id)
     assert record.status == "failed" and "could not be resumed: No agent named 'ghost'" in (record.error or "")
     assert fake_model.requests == []
+
+
+async def test_a_left_team_is_resumed_only_where_it_may_read_what_it_read(
+    fake_model: FakeMessagesServer, project: Path, agents: Path, store: RunStore, tmp_path: Path
+) -> None:
+    fake_model.set_script(Models({"*": text("done")}))
+    elsewhere = await interrupted_team(store, "tester", roots=[tmp_path / "elsewhere"])
+    here = await interrupted_team(store, "tester", roots=[project / "src"])
+    async with make_app(fake_model, project, agents_dir=agents, store=store) as app:  # --root project
+        assert await resume_teams(app) == [here]
+        with anyio.fail_after(60):
+            while (await store.get(here)).status == "running":
+                await anyio.sleep(0.05)
+    assert (await store.get(here)).status == "completed"
+    assert (await store.get(elsewhere)).status == "interrupted"  # left for a server that may read there

@@ -4,13 +4,15 @@ run (one process wins), and its workers take the queue up where it stopped, in t
 The caller who started the team is gone with the old server. The run keeps its id, so a client that
 polls `get_run` (a background start) sees it running again and then its result; either way it ends with a
 recorded status and result, readable with `get_run`, `subagents runs show` or `subagents://runs/{id}`.
-The run is resumed in its principal's name, on the server's roots (the old client's roots left with it).
+The run is resumed in its principal's name, its children reading where they read before: a server that may
+not read all of those roots (an operator's --root narrows them) leaves it for one that may.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
@@ -21,7 +23,7 @@ from subagents.messages import Usage
 from subagents.orchestration import team
 from subagents.orchestration.args import PatternInputError, TeamArgs, parse_args
 from subagents.orchestration.base import PATTERN_MODEL, PatternOutcome
-from subagents.orchestration.runner import execute, recorded_arguments
+from subagents.orchestration.runner import execute, recorded_arguments, recorded_roots
 from subagents.principals import LOCAL, Principal
 
 if TYPE_CHECKING:
@@ -43,9 +45,12 @@ async def resume_teams(app: Subagents) -> list[str]:
         record = await store.get(run_id)
         if record.agent != team.DEFINITION.name or record.model != PATTERN_MODEL or record.status != "interrupted":
             continue  # another pattern's queue, or a team that is still running (elsewhere) or has ended
+        roots = _roots(app, record)
+        if roots is False:
+            continue  # it read where this server may not: left for a server that may
         if not await store.adopt_run(run_id):
             continue  # another server on the store took it first
-        if await _restart(app, record):
+        if await _restart(app, record, roots):
             resumed.append(run_id)
     return resumed
 
@@ -62,7 +67,20 @@ async def keep_resuming(app: Subagents) -> None:
         await anyio.sleep(app.settings.lease_ttl_s)
 
 
-async def _restart(app: Subagents, record: RunRecord) -> bool:
+def _roots(app: Subagents, record: RunRecord) -> tuple[Path, ...] | None | Literal[False]:
+    """The roots the team's children read (None: the server's), or False when this server may not read all
+    of them (a stdio server trusts the local user's roots; an operator's --root narrows them)."""
+    recorded = recorded_roots(record)
+    if recorded is None:
+        return None
+    roots = app.roots_for(recorded)
+    if set(roots) != {p.resolve() for p in recorded}:
+        log.debug("team %s reads %s, outside this server's roots; not resuming it here", record.id, recorded)
+        return False
+    return roots
+
+
+async def _restart(app: Subagents, record: RunRecord, roots: tuple[Path, ...] | None) -> bool:
     principal = LOCAL if record.principal is None else Principal(record.principal)
     raw = {"task": record.input.task, "context": record.input.context, "files": list(record.input.files)}
     raw |= recorded_arguments(record)
@@ -76,6 +94,7 @@ async def _restart(app: Subagents, record: RunRecord) -> bool:
             events=job.on_event,
             started=started,
             client=record.client,
+            roots=roots,
             principal=principal,
             resumed=record.id,
         )

@@ -137,7 +137,7 @@ async def _execute(
         if started is not None:
             await started(run_id)
         if resumed is None:
-            await app.recorder.messages(run_id, [_arguments_message(definition.name, args)])
+            await app.recorder.messages(run_id, [_arguments_message(definition.name, args, roots)])
         with anyio.fail_after(app.settings.run_timeout_s):
             body = await definition.body(run, args)
     except BaseException as exc:
@@ -196,8 +196,10 @@ def _child_warnings(children: Sequence[ChildRun]) -> tuple[str, ...]:
     return tuple(f"{c.role} ({c.outcome.agent}): {c.outcome.warning}" for c in children if c.outcome.warning)
 
 
-def _arguments_message(pattern: str, args: PatternArgs) -> Message:
-    payload = {"pattern": pattern, "arguments": args.extras()}
+def _arguments_message(pattern: str, args: PatternArgs, roots: Sequence[Path] | None) -> Message:
+    payload: dict[str, Any] = {"pattern": pattern, "arguments": args.extras()}
+    if roots is not None:  # where its children read: a server that resumes the pattern reads there too
+        payload["roots"] = [str(root) for root in roots]
     return Message(role="user", content=(TextBlock(text=json.dumps(payload)),))
 
 
@@ -268,12 +270,22 @@ def recorded_summary(record: RunRecord) -> dict[str, Any] | None:
 
 def recorded_arguments(record: RunRecord) -> dict[str, Any]:
     """A pattern's arguments beyond task, context and files, from its first recorded message."""
+    found = _recorded_call(record).get("arguments", {})
+    return found if isinstance(found, dict) else {}
+
+
+def recorded_roots(record: RunRecord) -> tuple[Path, ...] | None:
+    """Where a pattern's children read, as recorded when it started; None when it used the server's roots."""
+    found = _recorded_call(record).get("roots")
+    return tuple(Path(p) for p in found if isinstance(p, str)) if isinstance(found, list) else None
+
+
+def _recorded_call(record: RunRecord) -> dict[str, Any]:
     for message in record.transcript:
         if message.role == "user":
             try:
                 data = json.loads(message.text)
             except ValueError:
                 return {}
-            found = data.get("arguments", {}) if isinstance(data, dict) else {}
-            return found if isinstance(found, dict) else {}
+            return data if isinstance(data, dict) else {}
     return {}
