@@ -14,6 +14,7 @@ import anyio
 from subagents.cli.settings import build_app, float_env, settings_from_args
 from subagents.config import Settings
 from subagents.errors import ConfigError
+from subagents.otel import configure_tracing
 from subagents.providers.claude_code.nesting import refuse_if_nested
 from subagents.tools.jail import find_jail
 
@@ -91,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.info(
             "web tools on for agents that name WebFetch/WebSearch (%s; %d uses a turn)", domains, settings.web.max_uses
         )
+    configure_tracing()  # with OTEL_EXPORTER_OTLP_* set and the otel extra installed; else nothing
     if args.transport == "http":
         return _serve_http(args, settings, host=host, port=port)
     app = build_app(settings)
