@@ -13,7 +13,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from subagents.mcp.server import build_server
-from subagents.providers.testing import FakeMessagesServer, text, tool_use
+from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, text, tool_use
 from tests.conftest import make_app, write_agent
 from tests.orchestration.helpers import Models, plain_agents
 from tests.traces import _switched, named, one, parent_of, recorded_spans, span_id, trace_id
@@ -165,3 +165,28 @@ async def test_a_background_run_stays_in_the_trace_of_the_call_that_started_it(
     assert parent_of(agent) == span_id(start) and trace_id(agent) == trace_id(start)
     assert agent.attributes["subagents.run_id"] == run_id  # type: ignore[index]
     assert len(named(spans, "chat " + str(agent.attributes["gen_ai.request.model"]))) == 1  # type: ignore[index]
+
+
+async def test_a_task_childs_run_is_beneath_the_tool_call_that_started_it(
+    fake_model: FakeMessagesServer, project: Path, tmp_path: Path, recorded_spans: InMemorySpanExporter
+) -> None:
+    folder = tmp_path / "agents"
+    write_agent(folder, "lead.md", "name: lead\ndescription: Leads.\ntools: Read, Task", body="LEAD")
+    write_agent(folder, "helper.md", "name: helper\ndescription: Helps.\ntools: Read", body="HELPER")
+    handoff = {"description": "help", "prompt": "Look at src/app.py.", "subagent_type": "helper"}
+
+    def script(request: RecordedRequest) -> Reply:
+        if request.system_text == "HELPER":
+            return text("Helped.")
+        return text("Done with help.") if request.tool_results else tool_use("Task", handoff)
+
+    fake_model.set_script(script)
+    async with make_app(fake_model, project, agents_dir=folder) as app:
+        outcome = await app.run("lead", "Get help.")
+    assert outcome.status == "completed"
+    spans = recorded_spans.get_finished_spans()
+    lead, task = one(spans, "invoke_agent lead"), one(spans, "execute_tool Task")
+    helper = one(spans, "invoke_agent helper")
+    assert lead.parent is None  # called from Python, not over MCP: the run is the root
+    assert parent_of(task) == span_id(lead) and parent_of(helper) == span_id(task)
+    assert helper.attributes["subagents.parent_run_id"] == outcome.run_id  # type: ignore[index]
