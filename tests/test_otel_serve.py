@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mcp import Client
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -21,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from subagents.providers.testing import FakeMessagesServer, text, tool_use
 from tests.conftest import model_env, write_agent
-from tests.helpers import SUBAGENTS, child_env
+from tests.helpers import SUBAGENTS, child_env, http_server
 
 CLIENT_TRACE, CLIENT_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 TRACEPARENT = f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"
@@ -182,3 +183,19 @@ def test_without_an_otlp_endpoint_nothing_from_the_sdk_is_imported(project: Path
     assert "opentelemetry.sdk.trace" in traced  # the control: the same measure sees it when it is configured
     assert any(m.startswith("opentelemetry.exporter.otlp.proto.http") for m in traced)
     assert os.environ.get("OTEL_SDK_DISABLED") != "true"  # nothing in this process switched it off for them
+
+
+@pytest.mark.anyio
+async def test_json_logs_over_http_are_json_on_every_stderr_line(
+    project: Path, reader: Path, fake_model: FakeMessagesServer
+) -> None:
+    """uvicorn's lines and the `listening on` line go the same way as ours."""
+    flags = ("--root", str(project), "--agents-dir", str(reader), "--no-bundled", "--log-format", "json", "-v")
+    with http_server(*flags, env=model_env(fake_model)) as (url, proc):
+        async with Client(url, mode="legacy") as client:
+            result = await client.call_tool("reader", {"task": "Read it"})
+    assert proc.stderr is not None
+    records = [json.loads(line) for line in proc.stderr.read().splitlines() if line.strip()]
+    run_id = (result.structured_content or {})["run_id"]
+    assert any(r["message"].startswith("listening on http://127.0.0.1:") for r in records)
+    assert any(r.get("run_id") == run_id for r in records)
