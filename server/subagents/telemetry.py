@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -67,12 +67,21 @@ def capture_content() -> bool:
     return value in {"1", "true", "yes", "span_only", "span_and_event"}
 
 
+class _Off:
+    """The context of a span that is not made: no tracer, so nothing to start or end (and no state)."""
+
+    def __enter__(self) -> SpanHandle:
+        return NOOP
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+OFF = _Off()
+
+
 @contextmanager
-def _span(name: str, kind: str, attributes: dict[str, Any]) -> Iterator[SpanHandle]:
-    tracer = _tracer()
-    if tracer is None:
-        yield NOOP
-        return
+def _span(tracer: Any, name: str, kind: str, attributes: dict[str, Any]) -> Iterator[SpanHandle]:
     span_kind = getattr(sys.modules["opentelemetry.trace"].SpanKind, kind)
     clean = {k: v for k, v in attributes.items() if v is not None}
     with tracer.start_as_current_span(name, kind=span_kind, attributes=clean) as span:
@@ -89,8 +98,9 @@ def agent_span(agent: str, *, model: str | None, pattern: bool = False) -> Itera
         "subagents.pattern": agent if pattern else None,
     }
     token = run_id_var.set(None)
+    tracer = _tracer()
     try:
-        with _span(f"invoke_agent {agent}", "INTERNAL", attributes) as span:
+        with OFF if tracer is None else _span(tracer, f"invoke_agent {agent}", "INTERNAL", attributes) as span:
             yield span
     finally:
         run_id_var.reset(token)
@@ -130,9 +140,14 @@ def task_content(span: SpanHandle, conversation: Sequence[Message]) -> None:
         span.set({"gen_ai.input.messages": _messages_json(conversation)})
 
 
-@contextmanager
-def chat_span(request: ModelRequest) -> Iterator[SpanHandle]:
+def chat_span(request: ModelRequest) -> AbstractContextManager[SpanHandle]:
     """`chat {model}` around one model turn."""
+    tracer = _tracer()
+    return OFF if tracer is None else _chat(tracer, request)
+
+
+@contextmanager
+def _chat(tracer: Any, request: ModelRequest) -> Iterator[SpanHandle]:
     attributes = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": PROVIDER,
@@ -140,7 +155,7 @@ def chat_span(request: ModelRequest) -> Iterator[SpanHandle]:
         "gen_ai.request.max_tokens": request.max_tokens,
         "gen_ai.request.temperature": request.temperature,
     }
-    with _span(f"chat {request.model}", "CLIENT", attributes) as span:
+    with _span(tracer, f"chat {request.model}", "CLIENT", attributes) as span:
         if span.recording and capture_content():
             span.set({"gen_ai.system_instructions": _clip(json.dumps([{"type": "text", "content": request.system}]))})
         yield span
@@ -157,9 +172,14 @@ def chat_response(span: SpanHandle, response: ModelResponse) -> None:
         span.set({"gen_ai.output.messages": _messages_json([response.as_message()], response.stop_reason)})
 
 
-@contextmanager
-def tool_span(name: str, call_id: str, arguments: object, *, known: bool) -> Iterator[SpanHandle]:
+def tool_span(name: str, call_id: str, arguments: object, *, known: bool) -> AbstractContextManager[SpanHandle]:
     """`execute_tool {tool}` around one tool call; a name the model made up stays out of the span's name."""
+    tracer = _tracer()
+    return OFF if tracer is None else _tool(tracer, name, call_id, arguments, known)
+
+
+@contextmanager
+def _tool(tracer: Any, name: str, call_id: str, arguments: object, known: bool) -> Iterator[SpanHandle]:
     shown = name[:NAME_LIMIT]
     attributes = {
         "gen_ai.operation.name": "execute_tool",
@@ -167,7 +187,7 @@ def tool_span(name: str, call_id: str, arguments: object, *, known: bool) -> Ite
         "gen_ai.tool.call.id": call_id[:NAME_LIMIT],
         "gen_ai.tool.type": "function",
     }
-    with _span(f"execute_tool {shown}" if known else "execute_tool", "INTERNAL", attributes) as span:
+    with _span(tracer, f"execute_tool {shown}" if known else "execute_tool", "INTERNAL", attributes) as span:
         if span.recording and capture_content():
             span.set({"gen_ai.tool.call.arguments": _clip(json.dumps(arguments, default=str))})
         yield span
