@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from pydantic import BaseModel, ConfigDict
 
+from subagents import telemetry
 from subagents.backends import BackendChoice
 from subagents.budget import BudgetMeter
 from subagents.definitions.spec import AgentSpec
@@ -94,50 +95,75 @@ async def execute(
 ) -> RunOutcome:
     """Record a new run of `spec` on `conversation`, run it, and record how it ended, whatever happens."""
     model = app.resolver.resolve(spec.model)
-    meter = BudgetMeter(app.budget(spec, principal), app.prices, parent=nesting.meter)
-    await meter.refresh(app.spent_today)
-    choice = await app.backend_for(spec)
-    depth = run_depth(app.settings, nesting.depth)
-    run_id = await app.recorder.start(
-        agent=spec.name,
-        model=model,
-        input=run_input,
-        continued_from=continued_from,
-        client=client,
-        principal=principal.scope,
-        parent_id=nesting.parent_id,
-        backend=choice.backend,
-        billed_to=choice.billed_to,
-    )
-    grant = app.grant(spec, depth=depth)  # what the tools here are built from
-    reported = grant if choice.backend != "claude-code" else app.grant(spec, depth=depth, backend="claude-code")
-    base = RunOutcome(
-        run_id=run_id,
-        agent=spec.name,
-        model=model,
-        status="failed",
-        report="",
-        continued_from=continued_from,
-        parent_id=nesting.parent_id,
-        backend=choice.backend,
-        billed_to=choice.billed_to,
-        unavailable_tools=tuple(lack.name for lack in reported.lacking),
-    )
-    run = _Run(
-        spec=spec,
-        conversation=conversation,
-        base=base,
-        model=model,
-        meter=meter,
-        events=_metered(events, meter),
-        choice=choice,
-        grant=grant,
-        reported=reported,
-        principal=principal,
-        client=client,
-        depth=depth,
-        workspace=nesting.workspace,
-    )
+    with telemetry.agent_span(spec.name, model=model) as span:
+        meter = BudgetMeter(app.budget(spec, principal), app.prices, parent=nesting.meter)
+        await meter.refresh(app.spent_today)
+        choice = await app.backend_for(spec)
+        depth = run_depth(app.settings, nesting.depth)
+        run_id = await app.recorder.start(
+            agent=spec.name,
+            model=model,
+            input=run_input,
+            continued_from=continued_from,
+            client=client,
+            principal=principal.scope,
+            parent_id=nesting.parent_id,
+            backend=choice.backend,
+            billed_to=choice.billed_to,
+        )
+        grant = app.grant(spec, depth=depth)  # what the tools here are built from
+        reported = grant if choice.backend != "claude-code" else app.grant(spec, depth=depth, backend="claude-code")
+        base = RunOutcome(
+            run_id=run_id,
+            agent=spec.name,
+            model=model,
+            status="failed",
+            report="",
+            continued_from=continued_from,
+            parent_id=nesting.parent_id,
+            backend=choice.backend,
+            billed_to=choice.billed_to,
+            unavailable_tools=tuple(lack.name for lack in reported.lacking),
+        )
+        run = _Run(
+            spec=spec,
+            conversation=conversation,
+            base=base,
+            model=model,
+            meter=meter,
+            events=_metered(events, meter),
+            choice=choice,
+            grant=grant,
+            reported=reported,
+            principal=principal,
+            client=client,
+            depth=depth,
+            workspace=nesting.workspace,
+        )
+        telemetry.started(span, run_id, backend=choice.backend, parent_id=nesting.parent_id)
+        telemetry.task_content(span, conversation)
+        outcome = await _supervised(app, run, conversation, roots, started)
+        telemetry.ended(
+            span,
+            status=outcome.status,
+            usage=outcome.usage,
+            turns=outcome.turns,
+            cost_usd=outcome.cost_usd,
+            kind=outcome.error_kind,
+        )
+        log.info("run %s (%s) %s after %d turns", run_id, spec.name, outcome.status, outcome.turns)
+        return outcome
+
+
+async def _supervised(
+    app: Subagents,
+    run: _Run,
+    conversation: list[Message],
+    roots: Sequence[Path] | None,
+    started: StartedSink | None,
+) -> RunOutcome:
+    """Run it; however it ends (an unexpected error, cancellation, a stopping server), record how."""
+    run_id, spec, meter = run.base.run_id, run.spec, run.meter
     try:
         if started is not None:
             await started(run_id)

@@ -25,6 +25,7 @@ from subagents.messages import (
 )
 from subagents.providers.base import ModelProvider
 from subagents.structured import parse_output
+from subagents.telemetry import chat_response, chat_span, tool_result, tool_span
 from subagents.tools.base import ToolOutput
 
 DEFAULT_MAX_TURNS = 20
@@ -138,7 +139,9 @@ async def run_agent(
             fallback_model=limits.fallback_model,
             output_schema=schema,
         )
-        response = await provider.complete(request)
+        with chat_span(request) as span:
+            response = await provider.complete(request)
+            chat_response(span, response)
         usage += response.usage
         stop_reason = response.stop_reason
         assistant = response.as_message()
@@ -225,9 +228,13 @@ async def _run_tools(
     read goes concurrently; a call that changes something waits for the ones before it and runs alone.
     Results keep the order of the calls."""
     outputs: list[ToolOutput | None] = [None] * len(calls)
+    offered = {spec.name for spec in tools.specs}
 
     async def one(index: int) -> None:
-        outputs[index] = await tools.call(calls[index].name, calls[index].input)
+        call = calls[index]
+        with tool_span(call.name, call.id, call.input, known=call.name in offered) as span:
+            output = outputs[index] = await tools.call(call.name, call.input)
+            tool_result(span, output.text, is_error=output.is_error)
 
     for batch in _batches(calls, tools):
         for i in batch:

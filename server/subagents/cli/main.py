@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from subagents import __version__
 from subagents.cli.agents import cmd_agents_list, cmd_agents_show, cmd_agents_validate
 from subagents.cli.evals import add_eval_parser
+from subagents.cli.logformat import FORMATS, setup_logging
 from subagents.cli.patterns import add_pattern_options, add_pattern_parsers
 from subagents.cli.run import cmd_run
 from subagents.cli.runs import add_runs_parser
@@ -32,7 +33,7 @@ log = logging.getLogger("subagents")
 def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
+    setup_logging(args.verbose, args.log_format)
     try:
         code = args.handler(args)
     except SubagentsError as exc:
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="subagents", description="Specialist LLM subagents as MCP tools.")
     parser.add_argument("--version", action="version", version=f"subagents {__version__}")
-    parser.set_defaults(verbose=0)
+    parser.set_defaults(verbose=0, log_format=os.environ.get("SUBAGENTS_LOG_FORMAT", "text"))
     sub = parser.add_subparsers(dest="command", required=True)
 
     add_serve_parser(sub, [common, runs, tools])
@@ -137,6 +138,12 @@ def catalog_flags() -> argparse.ArgumentParser:
         help="override an alias, e.g. opus=claude-opus-5-5 (env SUBAGENTS_MODEL_ALIASES)",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more logging on stderr")
+    common.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=os.environ.get("SUBAGENTS_LOG_FORMAT", "text"),
+        help="log lines on stderr as text (default) or one JSON object a line (env SUBAGENTS_LOG_FORMAT)",
+    )
     return common
 
 
@@ -314,11 +321,3 @@ def add_backend_flags(common: argparse.ArgumentParser) -> None:
         choices=["user", "project", "local"],
         help="load these Claude Code settings into subagent sessions (default: none; repeatable)",
     )
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(stream=sys.stderr, level=level, format="subagents %(levelname)s %(name)s: %(message)s")
-    if verbose < 2:  # one line per HTTP request is noise at -v; -vv shows it
-        for name in ("httpx", "httpx2", "httpcore", "anthropic"):
-            logging.getLogger(name).setLevel(logging.WARNING)

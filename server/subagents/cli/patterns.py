@@ -139,7 +139,9 @@ def run_pattern_command(args: argparse.Namespace) -> int:
 def run_and_print(args: argparse.Namespace, pattern: str, arguments: dict[str, Any]) -> int:
     from subagents.cli.settings import build_app, settings_from_args  # it imports this module: not at the top
     from subagents.orchestration import run_pattern
+    from subagents.otel import configure_tracing
 
+    configure_tracing()
     app = build_app(settings_from_args(args))
 
     async def once() -> PatternOutcome:

@@ -20,6 +20,7 @@ from subagents.cli.settings import build_app, claude_code_settings, settings_fro
 from subagents.errors import ConfigError
 from subagents.events import discard
 from subagents.messages import Usage
+from subagents.otel import configure_tracing
 from subagents.providers.claude_code.nesting import refuse_if_nested
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # One call and done: no Claude Code session is started ahead of time, none is kept for later.
     settings = settings_from_args(args, claude_code=claude_code_settings(args, warm_sessions=0))
     check_files(args.file, settings.effective_roots())
+    configure_tracing()
     app = build_app(settings, agent=args.agent)
     outcome, elapsed = run_with_progress(app, args, client="cli")
     print_outcome(outcome, elapsed, as_json=args.json)

@@ -11,9 +11,11 @@ from typing import Any
 
 import anyio
 
+from subagents.cli.logformat import JsonFormatter
 from subagents.cli.settings import build_app, float_env, settings_from_args
 from subagents.config import Settings
 from subagents.errors import ConfigError
+from subagents.otel import configure_tracing
 from subagents.providers.claude_code.nesting import refuse_if_nested
 from subagents.tools.jail import find_jail
 
@@ -91,6 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.info(
             "web tools on for agents that name WebFetch/WebSearch (%s; %d uses a turn)", domains, settings.web.max_uses
         )
+    configure_tracing()  # with OTEL_EXPORTER_OTLP_* set and the otel extra installed; else nothing
     if args.transport == "http":
         return _serve_http(args, settings, host=host, port=port)
     app = build_app(settings)
@@ -98,9 +101,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if sys.stdin.isatty():
         say(
+            args.log_format,
             f"an MCP server on stdio with {len(app.catalog.agents)} agents, waiting for an MCP client such as "
             "Claude Code (`subagents install claude-code` adds it there); what you type here is not read as "
-            "commands (try `subagents run AGENT TASK` or `subagents demo`). Stop it with Ctrl-C."
+            "commands (try `subagents run AGENT TASK` or `subagents demo`). Stop it with Ctrl-C.",
         )
     anyio.run(mcp_server.serve_stdio, app)
     return 0
@@ -125,12 +129,17 @@ def _serve_http(args: argparse.Namespace, settings: Settings, *, host: str, port
     token = "bearer token required" if authenticated else "no token: this machine only"
 
     def listening(url: str) -> None:
-        say(f"listening on {url} (Streamable HTTP, {token}). Stop it with Ctrl-C.")
+        say(args.log_format, f"listening on {url} (Streamable HTTP, {token}). Stop it with Ctrl-C.")
 
     anyio.run(lambda: mcp_server.serve_http(app, security, port, sock=sock, on_listening=listening))
     return 0
 
 
-def say(line: str) -> None:
-    """One line for the person at the terminal, on stderr: stdout may be the JSON-RPC channel."""
+def say(log_format: str, line: str) -> None:
+    """One line for the person at the terminal, on stderr: stdout may be the JSON-RPC channel. With
+    --log-format json it is a JSON line too, whatever the log level, so a collector reads every line."""
+    if log_format == "json":
+        record = logging.makeLogRecord({"name": "subagents.serve", "levelname": "INFO", "msg": line})
+        print(JsonFormatter().format(record), file=sys.stderr, flush=True)
+        return
     print(f"subagents serve: {line}", file=sys.stderr, flush=True)

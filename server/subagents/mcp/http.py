@@ -205,7 +205,8 @@ def uvicorn_config(asgi: Starlette, security: HttpSecurity, port: int) -> uvicor
 
     from subagents.mcp.connections import ReadDeadlineProtocol
 
-    # uvicorn logs to stderr; its access log would go to stdout, so it is off.
+    # uvicorn logs through the root logger (stderr, in the --log-format asked for); its access log would go
+    # to stdout, so it is off.
     return uvicorn.Config(
         asgi,
         host=security.host,
@@ -216,6 +217,7 @@ def uvicorn_config(asgi: Starlette, security: HttpSecurity, port: int) -> uvicor
         proxy_headers=bool(security.trusted_proxies),
         forwarded_allow_ips=list(security.trusted_proxies),
         log_level="warning",
+        log_config=None,
         lifespan="on",
         access_log=False,
         timeout_graceful_shutdown=5,  # open tool calls are cancelled (and recorded) after this

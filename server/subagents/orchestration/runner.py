@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from subagents import telemetry
 from subagents.budget import BudgetMeter
 from subagents.depth import check_pattern_depth, run_depth
 from subagents.events import EventSink, discard
@@ -78,8 +79,11 @@ async def execute(
     depth = run_depth(app.settings, depth)
     check_pattern_depth(app.settings, depth)
     width = max(1, min(definition.width(args), app.settings.pattern_concurrency))
-    with app.limiter.reserve(principal, width, for_children=True):
-        return await _execute(
+    with (
+        app.limiter.reserve(principal, width, for_children=True),
+        telemetry.agent_span(definition.name, model=None, pattern=True) as span,
+    ):
+        outcome = await _execute(
             app,
             definition,
             args,
@@ -93,7 +97,11 @@ async def execute(
             parent_meter,
             principal,
             resumed,
+            span,
         )
+        usage, turns, cost = outcome.usage, len(outcome.children), outcome.cost_usd
+        telemetry.ended(span, status=outcome.status, usage=usage, turns=turns, cost_usd=cost, kind=outcome.error_kind)
+        return outcome
 
 
 async def _execute(
@@ -110,6 +118,7 @@ async def _execute(
     parent_meter: BudgetMeter | None,
     principal: Principal,
     resumed: str | None,
+    span: telemetry.SpanHandle,
 ) -> PatternOutcome:
     run_id = resumed or await app.recorder.start(
         agent=definition.name,
@@ -133,6 +142,7 @@ async def _execute(
         parent_meter=parent_meter,
         principal=principal,
     )
+    telemetry.started(span, run_id, parent_id=parent_id)
     try:
         if started is not None:
             await started(run_id)
