@@ -32,8 +32,10 @@ def answer(request: RecordedRequest) -> Reply:
     return text(f"done: {task_of(request)}", latency=1.0)
 
 
-def task_of(request: RecordedRequest) -> str:
-    return next(t for t in TASKS if t in request.last_user_text)
+def task_of(request: RecordedRequest) -> str | None:
+    # None for a request without a task (seen once under heavy load, not reproduced); the store's counts below
+    # are what prove each task ran once, so such a request must not crash the fake's script.
+    return next((t for t in TASKS if t in request.last_user_text), None)
 
 
 @contextmanager
