@@ -86,3 +86,35 @@ async def test_a_child_that_outlives_its_pattern_keeps_its_slot() -> None:
             pass
         release.set()
     assert limiter.in_flight(ALICE) == 0
+
+
+async def test_the_default_cap_fits_one_claude_code_turn_with_the_widest_fan_out() -> None:
+    """Claude Code runs up to 10 tool calls of a turn at once, each its own request: a fan-out at the widest
+    pattern concurrency beside the turn's 9 other calls all start under the default cap, and so do four
+    fan-outs of the default width."""
+    from subagents.config import Settings
+
+    settings = Settings()
+    widest = max(m.le for m in Settings.model_fields["pattern_concurrency"].metadata if hasattr(m, "le"))
+
+    async def turn(widths: list[int]) -> int:
+        limiter = RunLimiter(settings.max_concurrent_runs)
+        held = anyio.Event()
+        started = 0
+
+        async def call(width: int) -> None:  # a task of its own, as each request is
+            nonlocal started
+            with limiter.reserve(LOCAL, width, for_children=width > 1):
+                started += 1
+                await held.wait()
+
+        async with anyio.create_task_group() as tg:
+            for width in widths:
+                tg.start_soon(call, width)
+            await anyio.wait_all_tasks_blocked()
+            assert limiter.in_flight(LOCAL) == sum(widths)
+            held.set()
+        return started
+
+    assert await turn([widest] + [1] * 9) == 10
+    assert await turn([settings.pattern_concurrency] * 4) == 4

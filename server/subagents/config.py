@@ -16,6 +16,8 @@ from subagents.providers.claude_code.options import ClaudeCodeSettings
 from subagents.tools.bash import BashPolicy
 from subagents.tools.web import WebPolicy
 
+DEFAULT_MAX_CONCURRENT_RUNS = 32  # per caller; why 32: Settings.max_concurrent_runs
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -50,9 +52,11 @@ class Settings(BaseModel):
     retry_attempts: int = Field(default=4, ge=1, le=10)
     retry_base_delay_s: float = Field(default=0.5, ge=0)
     heartbeat_s: float = Field(default=5.0, gt=0)
-    # Agent runs in flight per caller, background runs included. 10 = the tool calls Claude Code runs at
-    # once from one turn, so one user's parallel fan-out is never refused.
-    max_concurrent_runs: int = Field(default=10, ge=1, le=10_000)
+    # Agent runs in flight per caller, background runs and pattern and Task children included. Claude Code
+    # runs up to 10 tool calls of one turn at once, and a fan-out holds a slot per child it runs at once (up
+    # to pattern_concurrency, at most 16): 32 lets one user's turn run the widest fan-out beside its other
+    # 9 calls (16 + 9), or four fan-outs at the default width of 8, without a refusal.
+    max_concurrent_runs: int = Field(default=DEFAULT_MAX_CONCURRENT_RUNS, ge=1, le=10_000)
     bash: BashPolicy = BashPolicy()  # off unless --allow-bash names command prefixes
     web: WebPolicy = WebPolicy()  # WebFetch and WebSearch: off unless --web-tools
     # Orchestration patterns: which are served as tools, how many children run at once.

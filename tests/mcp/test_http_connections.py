@@ -70,3 +70,25 @@ async def test_connections_that_stall_or_idle_are_closed(project: Path) -> None:
         assert set(received) == set(cases)  # every one was closed by the server, none reached the guard
         assert received["idles on keep-alive"].startswith(b"HTTP/1.1 404")  # it was answered, then closed
         assert received["sends nothing"] == received["stalls mid-head"] == b""
+
+
+async def test_accepted_connections_send_without_nagle_delay() -> None:
+    """The listening socket `bind_socket` opens is a TCP one as asyncio knows it, so every accepted connection
+    gets TCP_NODELAY: with Nagle on, each small SSE write after the response head waited ~40 ms for an ACK."""
+    import asyncio
+
+    from subagents.mcp.http import bind_socket
+
+    sock = bind_socket("127.0.0.1", 0)
+    nodelay: list[int] = []
+
+    async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(accepted, sock=sock)
+    async with server:
+        stream = await anyio.connect_tcp("127.0.0.1", sock.getsockname()[1])
+        with anyio.fail_after(GUARD_S):
+            await read_until_closed(stream)
+    assert nodelay and nodelay[0] != 0

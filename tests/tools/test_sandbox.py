@@ -269,3 +269,11 @@ def test_real_secrets_stay_refused(tmp_path: Path, name: str) -> None:
     (tmp_path / name).write_text("X = 1\n")
     with pytest.raises(SandboxError, match="deny-list"):
         Sandbox([tmp_path]).resolve(name)
+
+
+def test_sandboxes_share_one_compiled_deny_list(tmp_path: Path) -> None:
+    """Every run builds a sandbox; the deny-list rules are compiled once per rule set, not per run."""
+    other = tmp_path / "other"
+    other.mkdir()
+    assert Sandbox((tmp_path,)).denylist is Sandbox((other,)).denylist
+    assert Sandbox((tmp_path,), deny=("*.secret",)).denylist is not Sandbox((tmp_path,)).denylist

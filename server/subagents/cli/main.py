@@ -25,6 +25,7 @@ from subagents.cli.settings import validation_reasons
 from subagents.cli.store import add_store_parser
 from subagents.cli.tokens import add_tokens_parser
 from subagents.cli.tool_flags import tool_flags
+from subagents.config import DEFAULT_MAX_CONCURRENT_RUNS
 from subagents.errors import SubagentsError
 
 log = logging.getLogger("subagents")
@@ -208,11 +209,11 @@ def add_serve_parser(
     surface.add_argument(
         "--max-concurrent-runs",
         type=int,
-        default=10,
+        default=DEFAULT_MAX_CONCURRENT_RUNS,
         metavar="N",
         help="agent runs going at once per caller (the token's holder over HTTP, the local user over stdio), "
         "background runs and pattern and Task children included, on each replica; more are refused with a "
-        "message (default 10)",
+        f"message (default {DEFAULT_MAX_CONCURRENT_RUNS}: one Claude Code turn's parallel calls, fan-outs included)",
     )
     http = serve.add_argument_group("HTTP: where to listen, and who may call")
     http.add_argument("--host", help="HTTP bind address (default 127.0.0.1; needs --transport http)")

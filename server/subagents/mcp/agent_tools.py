@@ -6,12 +6,12 @@ start-up no more than a bare tool, however many there are."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from mcp.server.mcpserver import Context, Resolve
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.prompts.base import Message, Prompt, UserMessage
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 from subagents.app import RunOutcome, Subagents
 from subagents.definitions.spec import AgentSpec
@@ -19,7 +19,7 @@ from subagents.grants import ToolGrant
 from subagents.mcp.auth import caller
 from subagents.mcp.progress import reporting
 from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender
-from subagents.mcp.roots import client_root_paths, want_roots
+from subagents.mcp.roots import ClientRoots, client_root_paths
 
 MAX_TASK_CHARS = 100_000
 MAX_CONTEXT_CHARS = 400_000
@@ -49,9 +49,6 @@ INPUT_SCHEMA: dict[str, Any] = {
     "required": ["task"],
     "additionalProperties": False,
 }
-
-# Types only here: the limits are checked in `input_problem`, which says what to do instead.
-ClientRoots = Annotated[ListRootsResult | None, Resolve(want_roots)]
 
 
 def delegate_message(agent: str, task: str, via: str) -> list[Message]:

@@ -19,8 +19,9 @@ from pydantic import Field
 
 from subagents.app import Subagents
 from subagents.definitions.spec import AgentSpec
-from subagents.mcp.agent_tools import INPUT_SCHEMA, ClientRoots, delegate_message, error_result, run_agent_call
+from subagents.mcp.agent_tools import INPUT_SCHEMA, delegate_message, error_result, run_agent_call
 from subagents.mcp.results import errors_as_results, result
+from subagents.mcp.roots import ClientRoots
 
 CATALOG_THRESHOLD = 20  # more agents than this: catalog mode, unless --catalog-mode says otherwise
 NAMES_CHARS = 1200  # agent names in the delegate description (clients cut descriptions at 2 KB)

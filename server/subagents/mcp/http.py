@@ -228,7 +228,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     """The listening socket, opened before anything else starts, so a port in use is one sentence, not a
     traceback from inside the server. Raises ConfigError with the fix."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns Nagle off (TCP_NODELAY) only on connections whose socket says TCP,
+    # and with Nagle on every SSE write after a response head waited ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.strip("[]"), port))

@@ -7,11 +7,11 @@ import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from mcp.server.mcpserver import Context, Resolve
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.types import CallToolResult, ListRootsResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 from subagents.app import Subagents
 from subagents.errors import ConfigError
@@ -19,7 +19,7 @@ from subagents.jobs import Job, StartedSink
 from subagents.mcp.auth import caller
 from subagents.mcp.progress import reporting
 from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender, result
-from subagents.mcp.roots import client_root_paths, want_roots
+from subagents.mcp.roots import ClientRoots, client_root_paths
 from subagents.orchestration import PATTERNS, PatternOutcome, run_pattern
 from subagents.orchestration.args import (
     MAX_ATTEMPTS,
@@ -32,7 +32,6 @@ from subagents.orchestration.args import (
 )
 from subagents.principals import Principal
 
-ClientRoots = Annotated[ListRootsResult | None, Resolve(want_roots)]
 CONTROL_ROLES = ("router", "judge", "grader")  # their fields are in `result`; their prose is not repeated
 MIN_CHILD_CHARS = 1_000
 

@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import Context, MCPServer, Resolve
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.server.mcpserver.tools.base import Tool
-from mcp.types import CallToolResult, ListRootsResult, ToolAnnotations
+from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
 from subagents.app import RunOutcome, Subagents
@@ -19,12 +19,11 @@ from subagents.jobs import Job, StartedSink
 from subagents.mcp.auth import caller
 from subagents.mcp.progress import reporting
 from subagents.mcp.results import bound_text, client_name, errors_as_results, progress_sender, result
-from subagents.mcp.roots import client_root_paths, want_roots
+from subagents.mcp.roots import ClientRoots, client_root_paths
 from subagents.orchestration import recorded_summary
 
 RunIdArg = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 MessageArg = Annotated[str, Field(min_length=1, max_length=100_000)]
-ClientRoots = Annotated[ListRootsResult | None, Resolve(want_roots)]
 AgentArg = Annotated[str, Field(min_length=1, max_length=64)]
 
 _RUN_ID = {"type": "string", "description": "The run_id a call returned."}

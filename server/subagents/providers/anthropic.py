@@ -66,6 +66,24 @@ class AnthropicSettings:
         return bool(self.api_key or self.auth_token)
 
 
+_PINNED: list[object] = []
+
+
+def _pin_stream_generics() -> None:
+    """Keep `ParsedMessage[ResponseFormatT]` alive. The SDK's stream accumulator evaluates it at run time on
+    every message, and pydantic's cache of parametrised generics is weak, so with no reference of ours the
+    class is rebuilt for each model call (a few ms of CPU)."""
+    if _PINNED:
+        return
+    try:
+        from anthropic.lib.streaming import _messages
+        from anthropic.types.parsed_message import ParsedMessage
+
+        _PINNED.append(ParsedMessage[_messages.ResponseFormatT])  # type: ignore[name-defined]
+    except (ImportError, AttributeError, TypeError):  # another SDK version: only the saving is lost
+        log.debug("could not pin the SDK's ParsedMessage generic", exc_info=True)
+
+
 def _env_value(env: dict[str, str], name: str) -> str | None:
     """Empty, or a `${VAR}` placeholder a client config left unexpanded, means not set."""
     value = env.get(name, "").strip()
@@ -94,6 +112,7 @@ class AnthropicProvider:
         if self._client is None:  # checked again: another call may have made it during the await
             from anthropic import AsyncAnthropic
 
+            _pin_stream_generics()
             s = self._settings
             self._client = AsyncAnthropic(
                 api_key=s.api_key,

@@ -7,6 +7,7 @@ everything beneath it; `dir/**` denies the directory itself too.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -79,6 +80,13 @@ class DenyList:
             or name.startswith(self._prefixes)
             or self._others.match(name) is not None
         )
+
+
+@functools.lru_cache(maxsize=32)
+def compiled(patterns: tuple[str, ...]) -> DenyList:
+    """One DenyList per rule set, shared: compiling the defaults takes milliseconds, and every run's
+    sandbox needs them (a DenyList never changes once built)."""
+    return DenyList(patterns)
 
 
 def is_env_template(name: str) -> bool:

@@ -3,14 +3,13 @@
 `regex` expands counted repeats when it compiles (`(?:x{1000}){1000}` is a million-step program, built
 with the GIL held for seconds), so a pattern's expanded size is measured first and refused past a
 limit. Matching then runs with `concurrent=True` (the GIL released) under the call's deadline.
+`regex` is imported by the first Grep, not at start-up (tens of ms a server that never greps need not pay).
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
-
-import regex
 
 MAX_PATTERN_CHARS = 1000
 MAX_EXPANDED_SIZE = 20_000
@@ -36,6 +35,8 @@ def compile_pattern(pattern: str, ignore_case: bool) -> Any:
             f"Grep: the pattern {pattern[:80]!r} repeats too much: its counted repeats ({{m,n}}) expand to "
             f"about {size:,} steps, over the {MAX_EXPANDED_SIZE:,} limit. Use + or * instead of large counts."
         )
+    import regex
+
     try:
         return regex.compile(pattern, regex.V0 | (regex.IGNORECASE if ignore_case else 0))
     except (regex.error, OverflowError, RecursionError, ValueError) as exc:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from subagents.errors import SandboxError
-from subagents.tools.denylist import DEFAULT_DENY, DenyList
+from subagents.tools.denylist import DEFAULT_DENY, compiled
 from subagents.tools.resolver import (
     CONTROL,
     DIR_READ,
@@ -65,7 +65,7 @@ class Sandbox:
         self._roots: tuple[Root, ...] = tuple({r.path: r for r in map(_checked_root, roots)}.values())
         self.roots: tuple[Path, ...] = tuple(r.path for r in self._roots)
         self.deny: tuple[str, ...] = tuple(deny)
-        self.denylist = DenyList(self.deny)
+        self.denylist = compiled(self.deny)
         self.max_read_bytes = max_read_bytes
         self.max_file_bytes = max_file_bytes
         self.max_walk_entries = max_walk_entries  # entries one Grep, Glob or LS call may look at
