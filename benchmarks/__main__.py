@@ -22,7 +22,7 @@ from pathlib import Path
 
 import anyio
 
-from benchmarks import caching, call_overhead, cold_start, concurrency, replicas, store_overhead
+from benchmarks import caching, call_overhead, cold_start, concurrency, live_reload, replicas, store_overhead
 from benchmarks.harness import Figure, write_json
 
 FigureFn = Callable[[Path, bool], Awaitable[list[Figure]]]
@@ -33,6 +33,7 @@ FIGURES: dict[str, FigureFn] = {
     "caching": lambda tmp, quick: caching.figure(tmp),
     "store": lambda tmp, quick: store_overhead.figure(tmp, 20 if quick else 100),
     "replicas": lambda tmp, quick: replicas.figure(tmp, 1 if quick else 3),
+    "reload": lambda tmp, quick: live_reload.figure(tmp, 3 if quick else 7, (10,) if quick else (10, 200)),
 }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 import pytest
-from mcp import Client
+from mcp import Client, StdioServerParameters
 from mcp.client.subscriptions import Subscription
 from mcp.server.mcpserver import MCPServer
 from mcp.types import PromptListChangedNotification, ToolListChangedNotification
@@ -68,7 +68,7 @@ class Told:
 
 
 @asynccontextmanager
-async def connected(server: MCPServer, mode: str) -> AsyncIterator[tuple[Client, Told]]:
+async def connected(server: MCPServer | StdioServerParameters, mode: str) -> AsyncIterator[tuple[Client, Told]]:
     told = Told()
     async with Client(server, mode=mode, message_handler=told.handler) as client:
         if mode == "legacy":

@@ -9,6 +9,7 @@ long), the caller handles one set at a time, and after each it pauses at least a
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
@@ -70,7 +71,8 @@ async def watch_agent_folders(
     """Call `on_change` after each burst of changes under the folders of `layers()`, until `stop` is set.
     `on_watching` hears when the first watch is in place. Each watch begins with one `on_change`, for what
     changed before it was in place (between the start-up load and the watch, or a restart)."""
-    from watchfiles import awatch
+    # Off the event loop: a client's first requests do not wait for it.
+    awatch = (await anyio.to_thread.run_sync(importlib.import_module, "watchfiles")).awatch
 
     restarted = True
     while not stop.is_set():
