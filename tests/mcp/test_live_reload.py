@@ -27,6 +27,7 @@ from tests.conftest import make_app, write_agent
 pytestmark = pytest.mark.anyio
 both_eras = pytest.mark.parametrize("mode", ["legacy", "auto"])
 DEADLINE_S = 2.0  # the issue's bound: a new file is in tools/list within 2 s
+SETTLE_S = 10.0  # for the waits the issue sets no bound on: the machine may be slow
 
 
 def agent(folder: Path, name: str, description: str = "Reviews code.", body: str = "You review code.") -> Path:
@@ -145,7 +146,7 @@ async def test_a_broken_edit_keeps_the_last_good_agent_and_logs_why(
         async def reread() -> bool:
             return live.reloads > before and "still serving the last good version" in caplog.text
 
-        assert await until(reread)
+        assert await until(reread, SETTLE_S)
         tools = {t.name: t for t in (await client.list_tools(cache_mode="bypass")).tools}
     assert tools["reviewer"].description == "Reviews code, version one."
     line = next(r.getMessage() for r in caplog.records if "last good version" in r.getMessage())
@@ -164,19 +165,19 @@ async def test_an_edit_changes_the_tool_and_a_removal_removes_it(mode: str, proj
             tools = {t.name: t for t in (await client.list_tools(cache_mode="bypass")).tools}
             return tools["reviewer"].description == "Version two."
 
-        assert await until(edited)
+        assert await until(edited, SETTLE_S)
         heard = told.tools
         path.unlink()
 
         async def removed() -> bool:
             return "reviewer" not in await tool_names(client)
 
-        assert await until(removed)
+        assert await until(removed, SETTLE_S)
 
         async def told_again() -> bool:
             return told.tools > heard
 
-        assert await until(told_again)
+        assert await until(told_again, SETTLE_S)
         names = await tool_names(client)
         prompts = {p.name for p in (await client.list_prompts()).prompts}
         gone = await client.call_tool("reviewer", {"task": "review"})
@@ -220,7 +221,7 @@ async def test_a_run_in_flight_finishes_on_the_definition_it_started_with(
                 async def started() -> bool:
                     return bool(model.calls)
 
-                assert await until(started, 10)
+                assert await until(started, 30)  # the first call imports the anthropic SDK
                 if change == "edit":
                     agent(folder, "reviewer", body="You are version TWO.")
                 else:
@@ -230,7 +231,7 @@ async def test_a_run_in_flight_finishes_on_the_definition_it_started_with(
                     spec = live.app.catalog.get("reviewer")
                     return spec is None if change == "remove" else spec is not None and "TWO" in spec.prompt
 
-                assert await until(swapped)
+                assert await until(swapped, SETTLE_S)
                 model.release.set()
     result = outcome["result"]
     assert result.structured_content["status"] == "completed", result.structured_content
@@ -250,19 +251,19 @@ async def test_a_symlinked_folder_and_a_project_folder_made_later_are_watched(pr
         async def project_agent() -> bool:
             return "project-one" in await tool_names(client)
 
-        assert await until(project_agent, DEADLINE_S + 1)  # a folder that did not exist is looked for each second
+        assert await until(project_agent, SETTLE_S)  # a folder that did not exist is looked for each second
         (project / ".claude" / "agents" / "shared").symlink_to(elsewhere)
 
         async def linked() -> bool:
             return "linked-one" in await tool_names(client)
 
-        assert await until(linked, DEADLINE_S + 1)
+        assert await until(linked, SETTLE_S)
         agent(elsewhere, "linked-two")
 
         async def through_the_link() -> bool:
             return "linked-two" in await tool_names(client)
 
-        assert await until(through_the_link)
+        assert await until(through_the_link, SETTLE_S)
     assert told.tools >= 3
 
 
@@ -278,13 +279,13 @@ async def test_catalog_mode_follows_the_files_too(mode: str, project: Path, tmp_
             listing = await client.call_tool("list_agents", {"query": "sql injection"})
             return "sql-hunter" in str(listing.structured_content)
 
-        assert await until(found)
+        assert await until(found, SETTLE_S)
         delegate = next(t for t in (await client.list_tools(cache_mode="bypass")).tools if t.name == "delegate")
 
         async def heard() -> bool:
             return told.tools > 0
 
-        assert await until(heard)
+        assert await until(heard, SETTLE_S)
     assert f"{CATALOG_THRESHOLD + 2} specialist agents" in (delegate.description or "")
 
 
@@ -302,7 +303,7 @@ async def test_a_reload_cannot_raise_the_operator_limits(project: Path, tmp_path
         async def listed() -> bool:
             return "greedy" in await tool_names(client)
 
-        assert await until(listed)
+        assert await until(listed, SETTLE_S)
     limits = app.limits(app.agent("greedy"))
     assert limits.max_turns == 5
     assert app.timeout_s(app.agent("greedy")) == app.settings.run_timeout_s

@@ -28,6 +28,7 @@ STEP_MS = 100  # quiet time that ends a burst
 DEBOUNCE_MS = 800  # the longest a burst is collected before it is handled
 CHECK_MS = 1000  # how often a folder that does not exist yet is looked for
 MIN_PAUSE_S = 0.2  # after handling a burst, rest at least this long (and at least as long as it took)
+MAX_FAILURES = 3  # watches in a row that fail to start (say, the system's inotify limit): then stop watching
 
 
 def watched_folders(layers: Sequence[Layer]) -> tuple[Path, ...]:
@@ -74,7 +75,7 @@ async def watch_agent_folders(
     # Off the event loop: a client's first requests do not wait for it.
     awatch = (await anyio.to_thread.run_sync(importlib.import_module, "watchfiles")).awatch
 
-    restarted = True
+    restarted, failures = True, 0
     while not stop.is_set():
         folders = watched_folders(layers())
         if not folders:
@@ -96,6 +97,7 @@ async def watch_agent_folders(
                 stop_event=stop,
             ):
                 on_watching()  # the first yield comes once the watch is in place (a change, or the timeout)
+                failures = 0
                 moved = watched_folders(layers()) != folders
                 if changes or moved or restarted:  # after a restart: what changed before this watch began
                     await _handle(on_change)
@@ -103,7 +105,15 @@ async def watch_agent_folders(
                 restarted = moved
                 if moved:
                     break  # watch the new set of folders
-        except OSError as exc:  # a folder went away between looking and watching: look again
+        except (OSError, RuntimeError) as exc:  # a folder went away between looking and watching: look again
+            failures += 1
+            if failures >= MAX_FAILURES:
+                log.warning(
+                    "live reload stopped: the agent folders cannot be watched (%s); restart the server to pick "
+                    "up changes to agent files",
+                    exc,
+                )
+                return
             log.debug("restarting the agent folder watch: %s", exc)
             with anyio.move_on_after(CHECK_MS / 1000):
                 await stop.wait()

@@ -81,11 +81,17 @@ class LiveAgents:
         folders = watched_folders(self.app.catalog.layers)
         log.info("live reload: watching %s", ", ".join(map(str, folders)) or "no agent folder yet")
         await watch_agent_folders(
-            lambda: self.app.catalog.layers, self.reload, stop=self._stop, on_watching=self.watching.set
+            lambda: self.app.catalog.layers, self._reload_or_log, stop=self._stop, on_watching=self.watching.set
         )
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def _reload_or_log(self) -> None:
+        try:
+            await self.reload()
+        except Exception:  # the server goes on with the agents it has
+            log.exception("could not reload the agent files; still serving the agents loaded before")
 
     async def reload(self) -> Reload:
         """Read the folders again (off the event loop), serve what changed, and tell the clients."""
