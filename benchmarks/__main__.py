@@ -22,7 +22,16 @@ from pathlib import Path
 
 import anyio
 
-from benchmarks import caching, call_overhead, cold_start, concurrency, replicas, store_overhead, tracing_overhead
+from benchmarks import (
+    caching,
+    call_overhead,
+    cold_start,
+    concurrency,
+    live_reload,
+    replicas,
+    store_overhead,
+    tracing_overhead,
+)
 from benchmarks.harness import Figure, write_json
 
 FigureFn = Callable[[Path, bool], Awaitable[list[Figure]]]
@@ -34,6 +43,7 @@ FIGURES: dict[str, FigureFn] = {
     "store": lambda tmp, quick: store_overhead.figure(tmp, 20 if quick else 100),
     "replicas": lambda tmp, quick: replicas.figure(tmp, 1 if quick else 3),
     "tracing": lambda tmp, quick: tracing_overhead.figure(tmp, 3 if quick else 9, 30 if quick else 150),
+    "reload": lambda tmp, quick: live_reload.figure(tmp, 3 if quick else 7, (10,) if quick else (10, 200)),
 }
 
 

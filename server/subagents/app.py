@@ -177,6 +177,11 @@ class Subagents:
         self._log_tool_gaps(self.catalog.agents.values())
         log.info("serving %d agents: %s", len(self.catalog.agents), ", ".join(sorted(self.catalog.agents)))
 
+    def swap_catalog(self, catalog: Catalog, touched: Iterable[AgentSpec]) -> None:
+        """Serve `catalog` from now on (a live reload). A run in flight keeps the AgentSpec it started with."""
+        self.catalog = catalog
+        self._log_tool_gaps(touched)
+
     def _log_tool_gaps(self, specs: Iterable[AgentSpec]) -> None:
         for spec in specs:
             grant = self.grant(spec)

@@ -70,6 +70,7 @@ class Settings(BaseModel):
     # MCP surface: one tool per agent ("off"), one delegate tool ("on"), or by catalog size ("auto").
     catalog_mode: Literal["auto", "on", "off"] = "auto"
     agents_filter: tuple[str, ...] = ()  # --agents: names or globs of the agents to serve; empty: all
+    watch: bool = True  # `serve` follows changes to the agent files (live reload); --no-watch turns it off
     # Who runs the agents: the Messages API on a key, Claude Code on the user's login, or auto (see backends.py).
     provider: Literal["anthropic", "claude-code", "auto"] = "auto"
     claude_code: ClaudeCodeSettings = ClaudeCodeSettings()

@@ -201,6 +201,13 @@ def add_serve_parser(
         help="serve only these agents: names or globs such as 'py-*', comma-separated (repeatable)",
     )
     surface.add_argument(
+        "--no-watch",
+        action="store_true",
+        default=os.environ.get("SUBAGENTS_NO_WATCH") == "1",
+        help="do not follow changes to the agent files (live reload is on by default: an added, edited or "
+        "removed agent file updates the tools of the running server; env SUBAGENTS_NO_WATCH=1)",
+    )
+    surface.add_argument(
         "--patterns",
         metavar="LIST",
         help="orchestration patterns served as tools: a comma list of route, fan_out, debate, pipeline, "

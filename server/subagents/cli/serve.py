@@ -83,6 +83,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=port,
         max_concurrent_runs=args.max_concurrent_runs,
         catalog_mode=args.catalog_mode,
+        watch=not args.no_watch,
         agents_filter=tuple(p.strip() for item in args.agents for p in item.split(",") if p.strip()),
         **team_settings(args),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -89,8 +89,11 @@ def _dedupe(layers: Iterable[Layer]) -> Iterable[Layer]:
     return seen.values()
 
 
-def load_catalog(layers: Sequence[Layer], *, require_dirs: Sequence[Path] = ()) -> Catalog:
-    """Load every layer, lowest first, so a higher layer's agent replaces a lower one of the same name."""
+def load_catalog(
+    layers: Sequence[Layer], *, require_dirs: Sequence[Path] = (), last_good: Mapping[Path, AgentSpec] | None = None
+) -> Catalog:
+    """Load every layer, lowest first, so a higher layer's agent replaces a lower one of the same name.
+    `last_good` (a reload's previous agents by file) stands in for a file that no longer loads."""
     catalog = Catalog(layers=tuple(layers))
     by_name: dict[str, AgentSpec] = {}
     for layer in layers:
@@ -98,7 +101,7 @@ def load_catalog(layers: Sequence[Layer], *, require_dirs: Sequence[Path] = ()) 
             if layer.path in require_dirs:
                 catalog.problems.append(Problem(layer.path, "error", "agents directory does not exist"))
             continue
-        for spec in _load_layer(catalog.problems, layer):
+        for spec in _load_layer(catalog.problems, layer, last_good or {}):
             previous = by_name.get(spec.agent_name)
             if previous is not None:
                 catalog.problems.append(
@@ -114,14 +117,17 @@ def load_catalog(layers: Sequence[Layer], *, require_dirs: Sequence[Path] = ()) 
     return catalog
 
 
-def _load_layer(problems: list[Problem], layer: Layer) -> list[AgentSpec]:
+def _load_layer(problems: list[Problem], layer: Layer, last_good: Mapping[Path, AgentSpec]) -> list[AgentSpec]:
     scan = scan_agent_files(layer.path)
     problems += scan.problems
     kept: dict[str, AgentSpec] = {}
     for path in scan.files:
         result = load_agent_file(path, layer=layer.label)
-        problems += result.problems
         spec = result.spec
+        if spec is None and path in last_good:
+            spec = _keep_last_good(problems, last_good[path], result.problems)
+        else:
+            problems += result.problems
         if spec is None:
             continue
         earlier = kept.get(spec.agent_name)
@@ -136,6 +142,20 @@ def _load_layer(problems: list[Problem], layer: Layer) -> list[AgentSpec]:
             )
         kept[spec.agent_name] = spec
     return list(kept.values())
+
+
+def _keep_last_good(problems: list[Problem], previous: AgentSpec, found: Iterable[Problem]) -> AgentSpec:
+    """A file that loaded before and no longer does: its last good agent stays served, and its error says so."""
+    for problem in found:
+        if problem.level == "error":
+            problem = Problem(
+                problem.path,
+                "error",
+                f"{problem.message}; still serving the last good version of agent {previous.agent_name!r} "
+                "until the file is fixed",
+            )
+        problems.append(problem)
+    return previous.model_copy(update={"name": previous.agent_name, "declared_name": None, "shadows": None})
 
 
 def _serve(specs: list[AgentSpec], problems: list[Problem]) -> dict[str, AgentSpec]:
@@ -171,9 +191,10 @@ def _where(spec: AgentSpec) -> Path:
     return spec.source if spec.source is not None else Path(spec.agent_name)
 
 
-def select_agents(catalog: Catalog, patterns: Sequence[str]) -> Catalog:
+def select_agents(catalog: Catalog, patterns: Sequence[str], *, strict: bool = True) -> Catalog:
     """Only the agents a name or glob in `patterns` matches (by tool name or the name as written), for
-    `serve --agents`. A plain name that matches nothing is an error: it is a typo, not a wish."""
+    `serve --agents`. A plain name that matches nothing is an error: it is a typo, not a wish (unless not
+    `strict`: on a reload, the agent's file may just have gone)."""
     if not patterns:
         return catalog
     names = {tool: (tool, spec.agent_name) for tool, spec in catalog.agents.items()}
@@ -183,7 +204,7 @@ def select_agents(catalog: Catalog, patterns: Sequence[str]) -> Catalog:
     for pattern in patterns:
         if any(fnmatch.fnmatchcase(n, pattern) for both in names.values() for n in both):
             continue
-        if not any(c in pattern for c in "*?["):
+        if strict and not any(c in pattern for c in "*?["):
             known = ", ".join(sorted(catalog.agents)[:30]) + (", …" if len(catalog.agents) > 30 else "")
             raise ConfigError(f"--agents names {pattern!r}, which is not a loaded agent; loaded: {known or 'none'}")
         log.warning("--agents pattern %r matches no agent", pattern)

@@ -78,12 +78,12 @@ def add_run_tools(server_tools: list[Tool], app: Subagents, *, bound: Callable[[
         context: str | None = None,
         files: list[str] | None = None,
     ) -> CallToolResult:
-        app.agent(agent)  # unknown agent: a clear error now, not in the background
+        spec = app.agent(agent)  # unknown agent: a clear error now; the run keeps this definition (live reload)
         principal = caller()  # resolved here, in the request; the run holds its slot until it ends
 
         async def run(job: Job, started: StartedSink) -> RunOutcome:
             return await app.run(
-                agent,
+                spec,
                 task,
                 context=context,
                 files=files or (),

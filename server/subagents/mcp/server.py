@@ -17,11 +17,12 @@ from mcp.server.mcpserver import MCPServer
 from subagents import __version__
 from subagents.app import Subagents
 from subagents.mcp import http
-from subagents.mcp.agent_tools import agent_prompts, agent_tools, to_tool_result
-from subagents.mcp.catalog_tools import catalog_mode, catalog_prompts, catalog_tools
+from subagents.mcp.agent_tools import to_tool_result
+from subagents.mcp.live import LiveAgents
 from subagents.mcp.pattern_tools import any_result, pattern_tools
 from subagents.mcp.resources import add_agent_resources
 from subagents.mcp.run_tools import add_run_resources, add_run_tools
+from subagents.mcp.surface import agent_surface
 from subagents.orchestration.resume import keep_resuming
 
 log = logging.getLogger(__name__)
@@ -66,24 +67,32 @@ short: narrow the task or ask again. `unavailable_tools` lists tools its file na
 Check an agent's claims against the code before acting on them."""
 
 
-def build_server(app: Subagents) -> MCPServer:
+def build_server(app: Subagents, *, live: LiveAgents | None = None) -> MCPServer:
     """The MCP server: a tool and a prompt per agent, or, for a large catalog, `delegate` and `list_agents`
-    with one prompt; then the pattern tools, the run tools and the resources."""
-    specs = sorted(app.catalog.agents.values(), key=lambda s: s.name)
-    catalog = catalog_mode(app)
-    tools = catalog_tools(app, specs) if catalog else agent_tools(app, specs)
-    tools += pattern_tools(app)
+    with one prompt; then the pattern tools, the run tools and the resources. With `live`, the agents follow
+    their files (live.run) and the lists say they change; without, they do not change and say so."""
+    surface = agent_surface(app)
+    tools = surface.tools + pattern_tools(app)
     max_chars = app.settings.max_report_chars
     add_run_tools(tools, app, bound=any_result(max_chars, lambda outcome: to_tool_result(outcome, max_chars)))
-    instructions = CATALOG_INSTRUCTIONS if catalog else INSTRUCTIONS
     server = MCPServer(
-        "subagents", title="subagents", version=__version__, instructions=instructions, tools=tools, log_level="WARNING"
+        "subagents",
+        title="subagents",
+        version=__version__,
+        instructions=CATALOG_INSTRUCTIONS if surface.catalog else INSTRUCTIONS,
+        tools=tools,
+        log_level="WARNING",
+        subscriptions=live.bus if live is not None else False,
+        middleware=[live.track] if live is not None else None,
     )
     add_agent_resources(server, app)
     add_run_resources(server, app)
-    for prompt in catalog_prompts() if catalog else agent_prompts(specs):
+    for prompt in surface.prompts:
         server.add_prompt(prompt)
-    log.info("MCP surface: %s", "catalog mode (delegate, list_agents)" if catalog else f"{len(specs)} agent tools")
+    if live is not None:
+        live.attach(server, surface)
+    count = len(app.catalog.agents)
+    log.info("MCP surface: %s", "catalog mode (delegate, list_agents)" if surface.catalog else f"{count} agent tools")
     return server
 
 
@@ -92,12 +101,22 @@ def resume_stopped_teams(app: Subagents) -> None:
     app.jobs.spawn(functools.partial(keep_resuming, app))
 
 
+def live_for(app: Subagents) -> LiveAgents | None:
+    """Live reload, unless --no-watch turned it off."""
+    return LiveAgents(app) if app.settings.watch else None
+
+
 async def serve_stdio(app: Subagents) -> None:
-    server = build_server(app)
+    live = live_for(app)
+    server = build_server(app, live=live)
     async with app, anyio.create_task_group() as tg:
         resume_stopped_teams(app)
         tg.start_soon(stop_on_signal, tg.cancel_scope, app)
+        if live is not None:
+            tg.start_soon(live.run)
         await server.run_stdio_async()
+        if live is not None:
+            live.stop()
         tg.cancel_scope.cancel()
 
 
@@ -134,8 +153,16 @@ async def serve_http(
 ) -> None:
     """Serve over Streamable HTTP. Callers prove who they are with the configured tokens, or with any token
     `verifier` (the SDK's TokenVerifier: OAuth introspection, a JWT check) accepts; its subject is the principal."""
-    server = build_server(app)
+    live = live_for(app)
+    server = build_server(app, live=live)
     verifier = http.verifier_for(security, verifier)  # a bad tokens file stops us before anything starts
-    async with app:
+    async with app, anyio.create_task_group() as tg:
         resume_stopped_teams(app)
-        await http.serve_http(server, security, port, sock=sock, on_listening=on_listening, verifier=verifier)
+        if live is not None:
+            tg.start_soon(live.run)
+        try:
+            await http.serve_http(server, security, port, sock=sock, on_listening=on_listening, verifier=verifier)
+        finally:
+            if live is not None:
+                live.stop()
+            tg.cancel_scope.cancel()
