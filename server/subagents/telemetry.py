@@ -1,6 +1,7 @@
 """Spans of a run in the OpenTelemetry GenAI conventions (`invoke_agent`, `chat`, `execute_tool`), and the run id
 that log lines carry. Nothing here imports OpenTelemetry: when no SDK tracer provider is configured (`otel.py`
-configures one from the OTEL_* variables, or a host process does), every span is a shared no-op handle."""
+configures one from the OTEL_* variables, or a host process does), every span is a shared no-op handle, and
+while the SDK is not even loaded, finding that out is one dict lookup."""
 
 from __future__ import annotations
 
@@ -50,9 +51,9 @@ NOOP = SpanHandle()
 
 def _tracer() -> Any:
     """The configured tracer, or None: no SDK provider means no spans at all (not even no-op ones)."""
-    trace = sys.modules.get("opentelemetry.trace")
-    if trace is None:  # nobody imported OpenTelemetry, so nobody configured it
+    if "opentelemetry.sdk.trace" not in sys.modules:  # no SDK loaded (no extra, no endpoint): no provider either
         return None
+    trace = sys.modules["opentelemetry.trace"]
     provider = trace.get_tracer_provider()
     if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
         return None
