@@ -36,8 +36,9 @@ TOOLS = Path(os.environ.get("SUBAGENTS_INTEROP_DIR") or REPO / ".interop") / "no
 CONFORMANCE = TOOLS / "@modelcontextprotocol" / "conformance" / "dist" / "index.js"
 INSPECTOR = TOOLS / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
 # The team's shared tools sit beside the repository (…/main and …/shared), in CI too.
-SHARED_BRIDGE = Path(__file__).resolve().parents[3] / "shared" / "tools" / "mcp-interop" / "stdio_http_bridge.py"
-BRIDGE = Path(os.environ.get("SUBAGENTS_INTEROP_BRIDGE") or SHARED_BRIDGE)
+# The shared tools' stdio->HTTP bridge, carried here so that the test runs from a fresh clone.
+BUNDLED_BRIDGE = Path(__file__).resolve().parent / "stdio_http_bridge.py"
+BRIDGE = Path(os.environ.get("SUBAGENTS_INTEROP_BRIDGE") or BUNDLED_BRIDGE)
 BASELINE = Path(__file__).with_name("conformance-baseline.yml")
 SETUP = "run tests/interop/setup.sh"
 
