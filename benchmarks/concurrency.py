@@ -8,6 +8,7 @@ would measure the benchmark's own client rather than the server."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -24,6 +25,15 @@ from subagents.providers.testing import FakeMessagesServer, text
 LATENCY_S = 0.5
 
 
+async def all_at_once(call: Callable[[], Awaitable[None]], n: int) -> float:
+    """Wall time of `n` calls started together: the figure both rows compare."""
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(n):
+            tg.start_soon(call)
+    return time.perf_counter() - start
+
+
 async def direct(url: str, n: int) -> tuple[float, int]:
     errors = 0
     async with AsyncAnthropic(api_key="bench", base_url=url, max_retries=0) as client:
@@ -37,11 +47,8 @@ async def direct(url: str, n: int) -> tuple[float, int]:
             except Exception:
                 errors += 1
 
-        start = time.perf_counter()
-        async with anyio.create_task_group() as tg:
-            for _ in range(n):
-                tg.start_soon(one)
-    return time.perf_counter() - start, errors
+        wall = await all_at_once(one, n)
+    return wall, errors
 
 
 async def through_us(url: str, n: int) -> tuple[float, int]:
@@ -60,11 +67,7 @@ async def through_us(url: str, n: int) -> tuple[float, int]:
             except Exception:
                 errors += 1
 
-        start = time.perf_counter()
-        async with anyio.create_task_group() as tg:
-            for _ in range(n):
-                tg.start_soon(one)
-        return time.perf_counter() - start, errors
+        return await all_at_once(one, n), errors
 
 
 async def figure(tmp: Path, rounds: int, levels: tuple[int, ...] = (1, 4, 16, 64)) -> list[Figure]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from subagents.app import RunOutcome, Subagents
 from subagents.budget import PriceTable
+from subagents.history.sqlite import SQLiteRunStore
 from subagents.history.store import RunStore
 from subagents.providers.resilience import RetryPolicy
 from subagents.providers.testing import FakeMessagesServer
@@ -114,3 +116,10 @@ async def run_once(app: Subagents, agent: str, task: str, **kwargs: object) -> R
     """Run one call and close the app's HTTP client before the event loop ends."""
     async with app:
         return await app.run(agent, task, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
+    """A fresh SQLite run store per test, for tests that read back what the runs recorded."""
+    async with SQLiteRunStore(tmp_path / "runs.db") as store:
+        yield store

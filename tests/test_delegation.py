@@ -4,14 +4,13 @@ parent's files, within the parent's budget and run slots; its report comes back 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from subagents.budget import Price, PriceTable
 from subagents.events import RunEvent
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.orchestration import run_pattern
 from subagents.principals import Principal
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, text, tool_use
@@ -33,12 +32,6 @@ def agents(tmp_path: Path) -> Path:
     write_agent(folder, "builder.md", "name: builder\ndescription: Builds.\ntools: Read, Write, Task", body="BUILDER")
     write_agent(folder, "relay.md", "name: relay\ndescription: Passes work on.\ntools: Read, Agent", body="RELAY")
     return folder
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 def delegated(request: RecordedRequest) -> bool:

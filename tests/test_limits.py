@@ -3,14 +3,13 @@ never raise them; a cost budget fails closed on a model without a price; and eve
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
 from subagents.budget import Price, PriceTable
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.mcp.server import build_server
 from subagents.messages import ModelRequest, ModelResponse
 from subagents.providers.testing import FakeMessagesServer, text, tool_use
@@ -31,12 +30,6 @@ subagents:
   max_tokens: 128000
 """
 PRICES = PriceTable({"claude-haiku-5-5": Price(input=0, output=10_000, cache_write=0, cache_read=0)})  # $0.01/token
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 async def test_an_agent_file_cannot_raise_the_cost_budget(

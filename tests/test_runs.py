@@ -4,7 +4,6 @@ cancellation and progress, through the MCP surface in both eras."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -12,7 +11,7 @@ import pytest
 from mcp import Client
 
 from subagents.budget import Price, PriceTable
-from subagents.history.store import RunStore, SQLiteRunStore, store_for
+from subagents.history.store import RunStore, store_for
 from subagents.mcp.server import build_server
 from subagents.providers.resilience import RetryPolicy
 from subagents.providers.testing import FakeMessagesServer, error, text, tool_use
@@ -22,12 +21,6 @@ from tests.conftest import make_app
 pytestmark = pytest.mark.anyio
 FAST = RetryPolicy(attempts=4, base_delay_s=0.01)
 both_eras = pytest.mark.parametrize("mode", ["legacy", "auto"])
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 @both_eras

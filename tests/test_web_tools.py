@@ -4,14 +4,13 @@ their definitions, their blocks are kept and sent back as the API sent them, and
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
 from subagents.budget import PriceTable
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, Reply, text
 from subagents.tools.web import WebPolicy
@@ -34,12 +33,6 @@ FETCH_RESULT = {
     "url": "https://docs.example.com/x",
     "content": {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "X is 42."}},
 }
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 @pytest.fixture

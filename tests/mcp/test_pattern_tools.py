@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client
 
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, text
 from tests.conftest import make_app
@@ -82,12 +81,6 @@ async def test_progress_names_the_pattern_and_the_child(
     assert any(m == "fan_out: candidate 2 (bravo) completed, 2/2 done" or "2/2 done" in m for m in messages)
     values = [p for p, _, _ in seen]
     assert values == sorted(values) and {t for _, t, _ in seen} == {2.0}
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

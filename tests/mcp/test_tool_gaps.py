@@ -3,24 +3,17 @@ and an agent left with none of the tools it names is refused, saying which flags
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.mcp.server import build_server
 from subagents.providers.testing import FakeMessagesServer, text
 from tests.conftest import make_app, write_agent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.parametrize("mode", ["legacy", "auto"])]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 @pytest.fixture

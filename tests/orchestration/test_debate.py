@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.orchestration import run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.providers.testing import FakeMessagesServer, RecordedRequest, Reply, error, text
@@ -18,12 +17,6 @@ from tests.orchestration.helpers import Models, children, verdict_json
 
 pytestmark = pytest.mark.anyio
 QUESTION = "Should find() use a parameterised query?"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 def numbered(prefix: str) -> object:

@@ -3,13 +3,12 @@ senior takes over after the last failure."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.orchestration import run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.providers.testing import FakeMessagesServer, text
@@ -20,12 +19,6 @@ from tests.orchestration.helpers import Models, children, plain_agents
 pytestmark = pytest.mark.anyio
 TASK = "Explain what find() in src/app.py returns."
 RUBRIC = "Names the return type and cites src/app.py:4."
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 @pytest.fixture

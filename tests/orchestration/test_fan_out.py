@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 from mcp import Client
 
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.mcp.server import build_server
 from subagents.orchestration import run_pattern
 from subagents.orchestration.args import PatternInputError
@@ -24,12 +23,6 @@ from tests.orchestration.helpers import Models, agent_of, children, plain_agents
 
 pytestmark = pytest.mark.anyio
 FOUR = ["alpha", "bravo", "charlie", "delta"]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 def signed(request: RecordedRequest) -> Reply:

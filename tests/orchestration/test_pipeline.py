@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.orchestration import run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.providers.testing import FakeMessagesServer, error, text
@@ -17,12 +16,6 @@ from tests.orchestration.helpers import Models, children, plain_agents
 
 pytestmark = pytest.mark.anyio
 TASK = "Harden the login handler in src/app.py."
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 @pytest.fixture

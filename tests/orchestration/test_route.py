@@ -3,13 +3,12 @@ caller's own task beside it. Anything unusable from the router ends as `none`, n
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
 import pytest
 
-from subagents.history.store import RunStore, SQLiteRunStore
+from subagents.history.store import RunStore
 from subagents.orchestration import DelegationDepthError, run_pattern
 from subagents.orchestration.args import PatternInputError
 from subagents.providers.testing import FakeMessagesServer, error, text
@@ -18,12 +17,6 @@ from tests.orchestration.helpers import Models, children, review_json, route_jso
 
 pytestmark = pytest.mark.anyio
 REWRITTEN = "Review src/app.py for SQL injection in find()."
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 async def test_the_router_picks_and_the_specialist_runs(

@@ -7,7 +7,6 @@ import json
 import re
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
@@ -16,7 +15,7 @@ from mcp import Client
 
 from subagents.cli.pattern_tree import load_tree, tree_rows
 from subagents.events import RunEvent
-from subagents.history.store import RunInput, RunStore, SQLiteRunStore, TaskSpec
+from subagents.history.store import RunInput, RunStore, TaskSpec
 from subagents.mcp.server import build_server
 from subagents.messages import Message, TextBlock
 from subagents.orchestration import PATTERN_MODEL, run_pattern
@@ -30,12 +29,6 @@ from tests.orchestration.helpers import Models, children, plain_agents
 
 pytestmark = pytest.mark.anyio
 TASKS = [f"task number {n:02d}" for n in range(8)]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunStore]:
-    async with SQLiteRunStore(tmp_path / "runs.db") as store:
-        yield store
 
 
 @pytest.fixture
