@@ -33,8 +33,6 @@ def answer(request: RecordedRequest) -> Reply:
 
 
 def task_of(request: RecordedRequest) -> str | None:
-    # None for a request without a task (seen once under heavy load, not reproduced); the store's counts below
-    # are what prove each task ran once, so such a request must not crash the fake's script.
     return next((t for t in TASKS if t in request.last_user_text), None)
 
 
@@ -112,6 +110,7 @@ async def test_a_team_stopped_halfway_is_finished_by_the_next_server_each_task_o
     assert 1 <= len(retried) <= 3 and len(retried) <= at_kill.running + 1  # the claims the kill cut off
     assert all(t.attempts in (1, 2) for t in queue)
     asked = Counter(task_of(r) for r in fake_model.requests)
+    assert None not in asked, "a model request without a task"
     for task in queue:  # the model saw each task once, and an interrupted one at most once more
         seen = asked[task.input.task]
         assert seen == 1 if task.attempts == 1 else seen in (1, 2), (task.input.task, seen, task.attempts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 import sys
 import time
 import urllib.error
@@ -241,6 +242,25 @@ def test_other_paths_answer_json_and_sync_with_works() -> None:
         status, body = get_json(server.url + "/v1/messages/count_tokens", {"model": MODEL, "messages": HELLO})
         assert status == 200 and body["input_tokens"] > 0
         assert [r.path for r in server.requests] == ["/", "/v1/models", "/v1/messages/count_tokens"]
+
+
+def test_a_request_cut_off_by_a_dying_client_is_not_a_request() -> None:
+    """A killed process can leave its last request half sent: nothing was asked, so nothing is recorded or
+    scripted (tests that count the model's requests per task would otherwise see one without a task)."""
+    with FakeMessagesServer([text("one")]) as server:
+        address = urllib.parse.urlsplit(server.url)
+        body = json.dumps({"model": MODEL, "max_tokens": 10, "messages": HELLO}).encode()
+        head = f"POST /v1/messages HTTP/1.1\r\nHost: x\r\ncontent-length: {len(body)}\r\n\r\n"
+        for sent in (b"", body[:10]):
+            with socket.create_connection((address.hostname or "", address.port or 0), timeout=5) as sock:
+                sock.sendall(head.encode() + sent)
+            deadline = time.monotonic() + 5
+            while server.disconnects < (1 if not sent else 2) and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert server.disconnects == 2
+        assert server.requests == []
+        status, reply = get_json(server.url + "/v1/messages", {"model": MODEL, "max_tokens": 10, "messages": HELLO})
+        assert status == 200 and reply["content"][0]["text"] == "one"  # the script was not spent on them
 
 
 def test_connections_are_kept_alive() -> None:

@@ -341,7 +341,10 @@ class _Handler(BaseHTTPRequestHandler):
         logger.info("%s %s", self.address_string(), format % args)
 
     def _handle(self) -> None:
-        body, problem = self._read_body()
+        read = self._read_body()
+        if read is None:  # the client died mid-request (a killed process): it made no request to record or answer
+            return self._client_left()
+        body, problem = read
         headers = {name.lower(): value for name, value in self.headers.items()}
         wire = self.server.serve(RecordedRequest(self.command, urlsplit(self.path).path, headers, body), problem)
         if wire.latency_s > 0 and not self._client_waited(wire.latency_s):
@@ -357,10 +360,16 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self._client_left()
 
-    def _read_body(self) -> tuple[dict[str, Any], str | None]:
+    def _read_body(self) -> tuple[dict[str, Any], str | None] | None:
+        """The JSON body and what is wrong with it; None when the client hung up before sending all of it."""
         try:
-            raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length)
+            if len(raw) < length:
+                return None
             body = json.loads(raw) if raw else {}
+        except OSError:
+            return None
         except ValueError as exc:
             return {}, f"request body is not JSON: {exc}"
         return (body, None) if isinstance(body, dict) else ({}, "request body must be a JSON object")
