@@ -1,7 +1,8 @@
 """Watching the agent folders (watchfiles, imported when watching starts): one wake-up per burst of changes.
 
-Every layer folder that exists is watched recursively; watchfiles follows symlinked folders, as discovery
-does. A layer folder that does not exist yet (a project without `.claude/agents`) is looked for again
+Every folder under a layer folder that exists is watched on its own (at most MAX_WATCHED), symlinked ones
+followed as discovery follows them; a folder made or removed restarts the watch. A layer folder that does
+not exist yet (a project without `.claude/agents`) is looked for again
 about once a second, and the watch restarts when the set of folders changes. The work stays bounded
 however many events arrive: watchfiles folds a burst into one set (`step` of quiet, at most `debounce`
 long), the caller handles one set at a time, and after each it pauses at least as long as it worked.
@@ -20,7 +21,6 @@ from typing import Any
 import anyio
 
 from subagents.definitions.catalog import Layer
-from subagents.definitions.discovery import MAX_FOLDERS
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ DEBOUNCE_MS = 800  # the longest a burst is collected before it is handled
 CHECK_MS = 1000  # how often a folder that does not exist yet is looked for
 MIN_PAUSE_S = 0.2  # after handling a burst, rest at least this long (and at least as long as it took)
 MAX_FAILURES = 3  # watches in a row that fail to start (say, the system's inotify limit): then stop watching
+MAX_WATCHED = 1_000  # folders watched at most: an agents folder with more is not one (a planted link to /)
 
 
 def watched_folders(layers: Sequence[Layer]) -> tuple[Path, ...]:
@@ -42,18 +43,24 @@ def watched_folders(layers: Sequence[Layer]) -> tuple[Path, ...]:
     return tuple(found)
 
 
-def linked_folders(folders: Sequence[Path]) -> frozenset[str]:
-    """The folders under `folders` reached through a symlink: a watch follows the links there when it
-    begins, not a link made later, so a new one restarts it. Bounded as discovery is."""
-    found: set[str] = set()
-    walked = 0
+def watched_tree(folders: Sequence[Path]) -> tuple[tuple[str, ...], bool]:
+    """Every folder under `folders`, symlinked ones followed as discovery follows them, each once, at most
+    MAX_WATCHED; and whether that cut it short. Each is watched on its own, not recursively: the watcher's
+    own recursion follows links without end, so a link to / planted in a repository's `.claude/agents`
+    would walk and watch the whole filesystem (11 s and the user's inotify watches for a link to /usr)."""
+    found: list[str] = []
+    seen: set[str] = set()
     for top in folders:
         for root, subfolders, _files in os.walk(top, followlinks=True):
-            walked += 1
-            if walked > MAX_FOLDERS:
-                return frozenset(found)
-            found.update(p for name in subfolders if os.path.islink(p := os.path.join(root, name)))
-    return frozenset(found)
+            real = os.path.realpath(root)
+            if real in seen:  # a link loop, or a folder linked twice
+                subfolders.clear()
+                continue
+            seen.add(real)
+            found.append(root)
+            if len(found) >= MAX_WATCHED:
+                return tuple(found), True
+    return tuple(found), False
 
 
 def relevant(_change: Any, path: str) -> bool:
@@ -75,7 +82,7 @@ async def watch_agent_folders(
     # Off the event loop: a client's first requests do not wait for it.
     awatch = (await anyio.to_thread.run_sync(importlib.import_module, "watchfiles")).awatch
 
-    restarted, failures = True, 0
+    restarted, failures, warned = True, 0, False
     while not stop.is_set():
         folders = watched_folders(layers())
         if not folders:
@@ -85,11 +92,19 @@ async def watch_agent_folders(
             if watched_folders(layers()):
                 await on_change()  # a folder appeared, perhaps with agents in it already
             continue
-        links = await anyio.to_thread.run_sync(linked_folders, folders)
+        tree = await anyio.to_thread.run_sync(watched_tree, folders)
+        if tree[1] and not warned:
+            warned = True
+            log.warning(
+                "live reload watches only the first %d folders under %s; is a symlink in it pointing elsewhere?",
+                MAX_WATCHED,
+                ", ".join(map(str, folders)),
+            )
         try:
             async for changes in awatch(
-                *folders,
+                *tree[0],
                 watch_filter=relevant,
+                recursive=False,
                 step=STEP_MS,
                 debounce=DEBOUNCE_MS,
                 rust_timeout=CHECK_MS,
@@ -101,7 +116,9 @@ async def watch_agent_folders(
                 moved = watched_folders(layers()) != folders
                 if changes or moved or restarted:  # after a restart: what changed before this watch began
                     await _handle(on_change)
-                    moved = moved or await anyio.to_thread.run_sync(linked_folders, folders) != links
+                    moved = (
+                        moved or await anyio.to_thread.run_sync(watched_tree, folders) != tree
+                    )  # folders came or went
                 restarted = moved
                 if moved:
                     break  # watch the new set of folders
