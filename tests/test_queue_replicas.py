@@ -153,7 +153,8 @@ async def test_when_one_replica_is_killed_halfway_the_other_finishes_every_task_
             with anyio.fail_after(60):  # halfway, while A holds tasks it is running
                 while True:
                     tasks = await store.list_tasks(parent)
-                    held = [t.id for t in tasks if t.status == "running" and t.owner == owner_a]
+                    # held with its run started: a claim whose run is not recorded yet leaves no run to interrupt
+                    held = [t.id for t in tasks if t.status == "running" and t.owner == owner_a and t.run_id]
                     if held and sum(t.status == "completed" for t in tasks) >= 6:
                         break
                     await anyio.sleep(0.02)
