@@ -30,6 +30,32 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return min((os.cpu_count() or 1) + 1, 8)
 
 
+# The files whose tests take longest (each starts `subagents` processes), longest first. xdist hands tests
+# out in collection order, so these start at once on every worker and the short tests fill the end,
+# instead of a four-minute README run starting last and leaving the other workers idle.
+SLOW_FIRST = (
+    "tests/test_readme.py",
+    "tests/testing/test_wheel.py",
+    "tests/orchestration/test_team_restart.py",
+    "tests/test_queue_replicas.py",
+    "tests/test_hostile_glob_server.py",
+    "tests/test_serve_runs.py",
+    "tests/cli/test_first_ten.py",
+    "tests/mcp/test_principals_http.py",
+    "tests/mcp/test_run_caps.py",
+    "tests/cli/test_cli.py",
+    "tests/evals/test_eval_cli.py",
+    "tests/test_serve.py",
+    "tests/test_otel_serve.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the longest tests first, so that the suite does not end on one of them alone."""
+    rank = {path: i for i, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

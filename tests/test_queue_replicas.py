@@ -29,7 +29,7 @@ from tests.helpers import child_env
 pytestmark = pytest.mark.anyio
 REPO = Path(__file__).resolve().parent.parent
 TASKS = [f"task number {n:02d}" for n in range(20)]
-LEASE_S = 2.0
+LEASE_S = 4.0  # renewed every second: a replica stalled that long on 2 loaded cores is not taken for dead
 
 
 def answer(request: RecordedRequest) -> Reply:
