@@ -21,6 +21,7 @@ from subagents.mcp.agent_tools import to_tool_result
 from subagents.mcp.live import LiveAgents
 from subagents.mcp.pattern_tools import any_result, pattern_tools
 from subagents.mcp.resources import add_agent_resources
+from subagents.mcp.roots import RootsCache
 from subagents.mcp.run_tools import add_run_resources, add_run_tools
 from subagents.mcp.surface import agent_surface
 from subagents.orchestration.resume import keep_resuming
@@ -67,6 +68,12 @@ short: narrow the task or ask again. `unavailable_tools` lists tools its file na
 Check an agent's claims against the code before acting on them."""
 
 
+class SubagentsMCP(MCPServer):
+    """MCPServer plus the per-connection state that our resolvers reach through `ctx.mcp_server`."""
+
+    roots_cache: RootsCache
+
+
 def build_server(app: Subagents, *, live: LiveAgents | None = None) -> MCPServer:
     """The MCP server: a tool and a prompt per agent, or, for a large catalog, `delegate` and `list_agents`
     with one prompt; then the pattern tools, the run tools and the resources. With `live`, the agents follow
@@ -75,7 +82,7 @@ def build_server(app: Subagents, *, live: LiveAgents | None = None) -> MCPServer
     tools = surface.tools + pattern_tools(app)
     max_chars = app.settings.max_report_chars
     add_run_tools(tools, app, bound=any_result(max_chars, lambda outcome: to_tool_result(outcome, max_chars)))
-    server = MCPServer(
+    server = SubagentsMCP(
         "subagents",
         title="subagents",
         version=__version__,
@@ -85,6 +92,8 @@ def build_server(app: Subagents, *, live: LiveAgents | None = None) -> MCPServer
         subscriptions=live.bus if live is not None else False,
         middleware=[live.track] if live is not None else None,
     )
+    server.roots_cache = RootsCache()
+    server.roots_cache.install(server)
     add_agent_resources(server, app)
     add_run_resources(server, app)
     for prompt in surface.prompts:
