@@ -33,6 +33,7 @@ sys.argv = ["subagents", *sys.argv[2:]]
 from subagents.cli import main
 main()
 """
+MARKERS = (("initialize", '"capabilities"'), ("prompts/list", '"prompts":['), ("tools/list", '"tools":['))
 KEY = {"ANTHROPIC_API_KEY": "sk-test", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
 OTHER_COMMANDS = (
     "subagents.cli.agents",
@@ -58,7 +59,7 @@ async def modules_when_answered(tmp_path: Path, env: dict[str, str]) -> dict[str
     answers: dict[str, set[str]] = {}
     for line in record.read_text().splitlines():
         head, modules = json.loads(line)
-        for key, marker in (("initialize", '"capabilities"'), ("prompts/list", '"prompts":['), ("tools/list", '"tools":[')):
+        for key, marker in MARKERS:
             if marker in head:
                 answers.setdefault(key, set(modules))
     assert set(answers) == {"initialize", "prompts/list", "tools/list"}, answers.keys()
