@@ -23,7 +23,7 @@ from subagents.mcp.pattern_tools import any_result, pattern_tools
 from subagents.mcp.resources import add_agent_resources
 from subagents.mcp.run_tools import add_run_resources, add_run_tools
 from subagents.mcp.surface import agent_surface
-from subagents.mcp.warmup import WarmUpAfterListing
+from subagents.mcp.warmup import WarmUpAfterListing, warm_up_unlisted
 from subagents.orchestration.resume import keep_resuming
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,7 @@ async def serve_stdio(app: Subagents) -> None:
     app.warm_up_on_enter = False  # WarmUpAfterListing starts it
     async with app, anyio.create_task_group() as tg:
         resume_stopped_teams(app)
+        tg.start_soon(warm_up_unlisted, app)
         tg.start_soon(stop_on_signal, tg.cancel_scope, app)
         if live is not None:
             tg.start_soon(live.run)
@@ -161,6 +162,7 @@ async def serve_http(
     app.warm_up_on_enter = False  # WarmUpAfterListing starts it
     async with app, anyio.create_task_group() as tg:
         resume_stopped_teams(app)
+        tg.start_soon(warm_up_unlisted, app)
         if live is not None:
             tg.start_soon(live.run)
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from mcp.server.context import ServerRequestContext
 
 from subagents.app import Subagents
@@ -11,6 +12,7 @@ from subagents.app import Subagents
 # A client's start-up: the handshake and the lists. Any other request (a call) starts the warm-up at once.
 HANDSHAKE = frozenset({"initialize", "ping", "server/discover", "prompts/list", "resources/list"})
 AFTER_LISTING_S = 0.05  # the tool list is written out before the warm-up takes the CPU
+UNLISTED_S = 5.0  # a server no client has asked anything yet warms up all the same, this long after it serves
 
 
 class WarmUpAfterListing:
@@ -30,3 +32,10 @@ class WarmUpAfterListing:
         if ctx.method not in HANDSHAKE:
             self.app.warm_up()
         return await call_next(ctx)
+
+
+async def warm_up_unlisted(app: Subagents, after_s: float = UNLISTED_S) -> None:
+    """Start the warm-up `after_s` from now if no client has started it: an HTTP server nobody calls yet
+    is ready for the first call all the same."""
+    await anyio.sleep(after_s)
+    app.warm_up()
