@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -70,6 +71,9 @@ class Subagents:
         self.jobs = JobManager()
         self.limiter = RunLimiter(settings.max_concurrent_runs)
         self._running = AsyncExitStack()
+        # False: the warm-up waits for `warm_up()` (a server calls it once the client has its tool list).
+        self.warm_up_on_enter = True
+        self._warming = False
 
     @classmethod
     def build(cls, settings: Settings, env: Mapping[str, str] | None = None, *, agent: str | None = None) -> Subagents:
@@ -115,11 +119,21 @@ class Subagents:
         except BaseException:
             await self._close_store()
             raise
-        self.jobs.spawn(self._warm_up)
+        if self.warm_up_on_enter:
+            self.warm_up()
         self.jobs.spawn(self.recorder.supervise)
         return self
 
-    async def _warm_up(self) -> None:
+    def warm_up(self, delay_s: float = 0.0) -> None:
+        """Start the warm-up (the SDK and jsonschema imports, pre-started Claude Code sessions), once, after
+        `delay_s`: it takes seconds of CPU, which a client waiting for the tool list should not share."""
+        if self._warming:
+            return
+        self._warming = True
+        self.jobs.spawn(functools.partial(self._warm_up, delay_s))
+
+    async def _warm_up(self, delay_s: float = 0.0) -> None:
+        await anyio.sleep(delay_s)
         for provider in (self.provider, getattr(self.provider, "inner", None)):
             warm = getattr(provider, "warm_up", None)
             if warm is not None:

@@ -126,3 +126,10 @@ def test_no_block(text: str) -> None:
 def test_an_opened_block_that_never_closes_is_refused() -> None:
     with pytest.raises(InvalidAgentFile, match="never closed"):
         read_frontmatter("---\nname: a\ndescription: d\n")
+
+
+def test_a_tab_after_a_colon_is_refused_as_the_pure_parser_refuses_it() -> None:
+    """libyaml, which reads agent files where PyYAML has it, takes `key:<tab>value`; the pure parser, the
+    reference of these rules, does not, and neither does the loader."""
+    with pytest.raises(InvalidAgentFile, match="not valid YAML"):
+        read_frontmatter("---\nname:\ta\ndescription: d\n---\nBody\n")

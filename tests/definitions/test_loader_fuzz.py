@@ -11,6 +11,7 @@ import json
 import string
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from subagents.definitions.frontmatter import _Yaml12Loader
+from subagents.definitions.frontmatter import _FastYaml12Loader, _parse, _Yaml12Loader
 from subagents.definitions.loader import _Invalid, load_agent_file, parse_agent
 from subagents.definitions.spec import ALL_TOOLS, NAME_PATTERN, RESERVED_NAMES, AgentSpec
 
@@ -200,6 +201,26 @@ def test_valid_fields_come_back_as_written(
     assert (spec.name, spec.description) == (name, written)
     wanted = tools if tools is not None else ALL_TOOLS
     assert spec.effective_tools == tuple(t for t in wanted if t not in denied)
+
+
+def _reading(parse: Callable[[str], Any], text: str) -> tuple[str, str]:
+    try:
+        return "read", repr(parse(text))
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        return "refused", type(exc).__name__
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML was built without libyaml")
+@FUZZ
+@given(text=st.one_of(random_text, repair_blocks, frontmatters.map(as_file)))
+def test_libyaml_reads_a_block_as_the_pure_parser_does(text: str) -> None:
+    """Agent files are parsed with libyaml at start-up; what that reads (or refuses) must be what the pure
+    parser, the reference the rules above were checked against, reads."""
+    assert issubclass(_FastYaml12Loader, yaml.CSafeLoader)
+    fast = _reading(_parse, text)
+    pure = _reading(lambda t: yaml.load(t, Loader=_Yaml12Loader), text)
+    assume("nan" not in fast[1])  # nan != nan
+    assert fast == pure
 
 
 # --- explicit cases ---

@@ -10,20 +10,15 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from pydantic import ValidationError
 
 from subagents import __version__
-from subagents.cli.agents import cmd_agents_list, cmd_agents_show, cmd_agents_validate
-from subagents.cli.evals import add_eval_parser
 from subagents.cli.logformat import FORMATS, setup_logging
 from subagents.cli.patterns import add_pattern_options, add_pattern_parsers
-from subagents.cli.run import cmd_run
-from subagents.cli.runs import add_runs_parser
 from subagents.cli.serve import add_team_options, cmd_serve
 from subagents.cli.settings import validation_reasons
-from subagents.cli.store import add_store_parser
-from subagents.cli.tokens import add_tokens_parser
 from subagents.cli.tool_flags import tool_flags
 from subagents.config import DEFAULT_MAX_CONCURRENT_RUNS
 from subagents.errors import SubagentsError
@@ -32,7 +27,9 @@ log = logging.getLogger("subagents")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Only the command given is built (and its module imported): `serve` starts without the others'.
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     setup_logging(args.verbose, args.log_format)
     try:
@@ -72,9 +69,14 @@ def lazy(target: str) -> Callable[[argparse.Namespace], int]:
     return handler
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Every command. Catalog flags (which agents, which roots) go on each command that loads agents; the
-    run flags (store, budgets, retries) only on the commands that run them; the tool flags (Bash, the web,
+Parents: TypeAlias = list[argparse.ArgumentParser]
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every command (`subagents --help` lists them all), or only `command`'s, which imports no module of
+    the others. Catalog flags (which agents, which roots) go on each command that loads agents; the run
+    flags (store, budgets, retries) only on the commands that run them; the tool flags (Bash, the web,
     delegation depth) on those and on `agents …`, which show what each agent would get."""
     common = catalog_flags()
     runs = run_flags()
@@ -84,26 +86,63 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"subagents {__version__}")
     parser.set_defaults(verbose=0, log_format=os.environ.get("SUBAGENTS_LOG_FORMAT", "text"))
     sub = parser.add_subparsers(dest="command", required=True)
+    for names, add in _GROUPS:
+        if command is None or command in names:
+            add(sub, common, runs, tools)
+    return parser
 
-    add_serve_parser(sub, [common, runs, tools])
-    add_agents_parser(sub, [common, tools])
-    add_runs_parser(sub)
 
-    run = sub.add_parser("run", parents=[common, runs, tools], help="run one agent on a task and print its report")
+def add_run_parser(sub: SubParsers, parents: Parents) -> None:
+    run = sub.add_parser("run", parents=parents, help="run one agent on a task and print its report")
     run.add_argument("agent")
     run.add_argument("task")
     run.add_argument("--file", action="append", default=[], metavar="PATH", help="a file to start from")
     run.add_argument("--context", help="background for the agent")
     run.add_argument("--json", action="store_true", help="print the structured result as JSON")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
-    run.set_defaults(handler=cmd_run)
+    run.set_defaults(handler=lazy("subagents.cli.run:cmd_run"))
+
+
+def _runs(sub: SubParsers, *_: argparse.ArgumentParser) -> None:
+    from subagents.cli.runs import add_runs_parser
+
+    add_runs_parser(sub)
+
+
+def _store(sub: SubParsers, *_: argparse.ArgumentParser) -> None:
+    from subagents.cli.store import add_store_parser
 
     add_store_parser(sub)
+
+
+def _tokens(sub: SubParsers, *_: argparse.ArgumentParser) -> None:
+    from subagents.cli.tokens import add_tokens_parser
+
     add_tokens_parser(sub)
-    add_pattern_parsers(sub, [common, runs, tools])
-    add_first_run_parsers(sub, [common])
+
+
+def _eval(sub: SubParsers, common: argparse.ArgumentParser, runs: argparse.ArgumentParser, *_: object) -> None:
+    from subagents.cli.evals import add_eval_parser
+
     add_eval_parser(sub, [catalog_flags(), runs])  # its own copy: eval redefines --model
-    return parser
+
+
+# Each group of commands: its names (as typed), and what adds it from (sub, catalog, run and tool flags).
+_GROUPS: tuple[tuple[tuple[str, ...], Callable[..., None]], ...] = (
+    (("serve",), lambda sub, common, runs, tools: add_serve_parser(sub, [common, runs, tools])),
+    (("agents",), lambda sub, common, runs, tools: add_agents_parser(sub, [common, tools])),
+    (("runs",), _runs),
+    (("run",), lambda sub, common, runs, tools: add_run_parser(sub, [common, runs, tools])),
+    (("store",), _store),
+    (("tokens",), _tokens),
+    (
+        ("route", "fan-out", "debate", "pipeline", "escalate", "team"),
+        lambda sub, common, runs, tools: add_pattern_parsers(sub, [common, runs, tools]),
+    ),
+    (("install", "doctor", "demo"), lambda sub, common, runs, tools: add_first_run_parsers(sub, [common])),
+    (("eval",), _eval),
+)
+COMMANDS = frozenset(name for names, _ in _GROUPS for name in names)
 
 
 def catalog_flags() -> argparse.ArgumentParser:
@@ -264,10 +303,10 @@ def add_agents_parser(
     agents_sub = agents.add_subparsers(dest="agents_command", required=True)
     listing = agents_sub.add_parser("list", parents=parents, help="the agents the server would serve")
     listing.add_argument("--json", action="store_true")
-    listing.set_defaults(handler=cmd_agents_list)
+    listing.set_defaults(handler=lazy("subagents.cli.agents:cmd_agents_list"))
     show = agents_sub.add_parser("show", parents=parents, help="one agent's resolved definition")
     show.add_argument("name")
-    show.set_defaults(handler=cmd_agents_show)
+    show.set_defaults(handler=lazy("subagents.cli.agents:cmd_agents_show"))
     validate = agents_sub.add_parser(
         "validate", parents=parents, help="check agent files; exits 1 if any file is invalid"
     )
@@ -278,7 +317,7 @@ def add_agents_parser(
         metavar="DIR",
         help="directories or files to check (default: every layer the server loads)",
     )
-    validate.set_defaults(handler=cmd_agents_validate)
+    validate.set_defaults(handler=lazy("subagents.cli.agents:cmd_agents_validate"))
 
 
 def add_first_run_parsers(

@@ -24,6 +24,7 @@ from subagents.mcp.resources import add_agent_resources
 from subagents.mcp.roots import RootsCache
 from subagents.mcp.run_tools import add_run_resources, add_run_tools
 from subagents.mcp.surface import agent_surface
+from subagents.mcp.warmup import WarmUpAfterListing, warm_up_unlisted
 from subagents.orchestration.resume import keep_resuming
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ def build_server(app: Subagents, *, live: LiveAgents | None = None) -> MCPServer
         tools=tools,
         log_level="WARNING",
         subscriptions=live.bus if live is not None else False,
-        middleware=[live.track] if live is not None else None,
+        middleware=[WarmUpAfterListing(app), *([live.track] if live is not None else [])],
     )
     server.roots_cache = RootsCache()
     server.roots_cache.install(server)
@@ -118,8 +119,10 @@ def live_for(app: Subagents) -> LiveAgents | None:
 async def serve_stdio(app: Subagents) -> None:
     live = live_for(app)
     server = build_server(app, live=live)
+    app.warm_up_on_enter = False  # WarmUpAfterListing starts it
     async with app, anyio.create_task_group() as tg:
         resume_stopped_teams(app)
+        tg.start_soon(warm_up_unlisted, app)
         tg.start_soon(stop_on_signal, tg.cancel_scope, app)
         if live is not None:
             tg.start_soon(live.run)
@@ -165,8 +168,10 @@ async def serve_http(
     live = live_for(app)
     server = build_server(app, live=live)
     verifier = http.verifier_for(security, verifier)  # a bad tokens file stops us before anything starts
+    app.warm_up_on_enter = False  # WarmUpAfterListing starts it
     async with app, anyio.create_task_group() as tg:
         resume_stopped_teams(app)
+        tg.start_soon(warm_up_unlisted, app)
         if live is not None:
             tg.start_soon(live.run)
         try:
