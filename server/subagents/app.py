@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +25,7 @@ from subagents.execution import Nesting, RunOutcome, RunStatus, execute
 from subagents.grants import Backend, ToolGrant, grant_tools
 from subagents.history.records import RunInput
 from subagents.history.store import RunStore, store_for
+from subagents.imports import import_off_loop
 from subagents.jobs import JobManager, StartedSink
 from subagents.loop import RunLimits
 from subagents.principals import LOCAL, Principal, RunLimiter
@@ -139,8 +139,7 @@ class Subagents:
             if warm is not None:
                 await warm()
         if any(spec.options.output for spec in self.catalog.agents.values()):
-            # Off the event loop; a server stopping meanwhile does not wait for the import.
-            await anyio.to_thread.run_sync(importlib.import_module, "jsonschema", abandon_on_cancel=True)
+            await import_off_loop("jsonschema")
         await self._warm_claude_code()
 
     async def _warm_claude_code(self) -> None:

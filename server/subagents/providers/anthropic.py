@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from subagents.errors import ModelCallError, ModelNotConfiguredError
+from subagents.imports import import_off_loop
 from subagents.messages import (
     ContentBlock,
     Message,
@@ -102,7 +102,7 @@ class AnthropicProvider:
         """Import the SDK in a worker thread, so the first call does not stall the event loop (and every
         other request of an HTTP server) for the second or more the import takes."""
         if self._settings.configured:
-            await anyio.to_thread.run_sync(importlib.import_module, "anthropic")
+            await import_off_loop("anthropic")
 
     async def _get_client(self) -> AsyncAnthropic:
         if not self._settings.configured:

@@ -1,0 +1,70 @@
+"""The warm-up's imports: off the event loop, and never a reason for a stopping process to wait."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+from subagents.imports import import_off_loop
+
+pytestmark = pytest.mark.anyio
+
+
+def slow_module(where: Path, name: str, body: str) -> None:
+    where.mkdir(exist_ok=True)
+    (where / f"{name}.py").write_text(body, encoding="utf-8")
+
+
+async def test_the_event_loop_serves_while_the_import_runs_and_the_module_is_there_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow_module(tmp_path / "mods", "slow_ok_mod", "import time\ntime.sleep(0.5)\nVALUE = 42\n")
+    monkeypatch.syspath_prepend(tmp_path / "mods")
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.01)
+            ticks += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(tick)
+        await import_off_loop("slow_ok_mod")
+        tg.cancel_scope.cancel()
+    assert sys.modules["slow_ok_mod"].VALUE == 42
+    assert ticks > 5  # the loop kept running while the thread imported
+
+
+async def test_an_import_that_fails_raises_in_the_waiting_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    slow_module(tmp_path / "mods", "broken_mod_xyz", "raise ImportError('no such thing here')\n")
+    monkeypatch.syspath_prepend(tmp_path / "mods")
+    with pytest.raises(ImportError, match="no such thing here"):
+        await import_off_loop("broken_mod_xyz")
+
+
+def test_a_process_that_stops_mid_import_exits_without_waiting_for_it(tmp_path: Path) -> None:
+    mods = tmp_path / "mods"
+    slow_module(mods, "endless_mod", "import time\ntime.sleep(600)\n")
+    script = textwrap.dedent(
+        f"""
+        import sys, anyio
+        sys.path.insert(0, {str(mods)!r})
+        from subagents.imports import import_off_loop
+
+        async def main():
+            with anyio.move_on_after(0.3):
+                await import_off_loop("endless_mod")
+            print("stopped")
+
+        anyio.run(main)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped" and done.stderr == ""
