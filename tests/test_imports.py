@@ -41,6 +41,36 @@ async def test_the_event_loop_serves_while_the_import_runs_and_the_module_is_the
     assert ticks > 5  # the loop kept running while the thread imported
 
 
+async def test_callers_at_once_all_wait_for_the_whole_import_and_the_loop_keeps_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow_module(tmp_path / "mods", "slow_shared_mod", "import time\ntime.sleep(0.5)\nVALUE = 7\n")
+    monkeypatch.syspath_prepend(tmp_path / "mods")
+    seen: list[int] = []
+    ticks = 0
+
+    async def caller() -> None:
+        await import_off_loop("slow_shared_mod")
+        seen.append(sys.modules["slow_shared_mod"].VALUE)  # the module is whole, not half-imported
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.01)
+            ticks += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(tick)
+        async with anyio.create_task_group() as callers:
+            callers.start_soon(caller)
+            await anyio.sleep(0.1)  # the first import is under way: its module is in sys.modules already
+            callers.start_soon(caller)
+            callers.start_soon(caller)
+        tg.cancel_scope.cancel()
+    assert seen == [7, 7, 7]
+    assert ticks > 5
+
+
 async def test_an_import_that_fails_raises_in_the_waiting_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     slow_module(tmp_path / "mods", "broken_mod_xyz", "raise ImportError('no such thing here')\n")
     monkeypatch.syspath_prepend(tmp_path / "mods")

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import sys
 import threading
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
+# Names whose import has finished. Not `sys.modules`: a module is there from the moment its import
+# starts, and touching it then (`from anthropic import ...`) would block the event loop on its lock.
+_IMPORTED: set[str] = set()
+
 
 async def import_off_loop(name: str) -> None:
     """Import `name` in a daemon thread and wait for it. The event loop keeps serving meanwhile, and a
     process that stops first exits at once instead of waiting seconds for an import nobody needs now
     (a worker thread of anyio's is joined at exit)."""
-    if name in sys.modules:
+    if name in _IMPORTED:
         return
     done, failed = anyio.Event(), []
     token = anyio.lowlevel.current_token()
 
     def target() -> None:
         try:
-            importlib.import_module(name)
+            importlib.import_module(name)  # waits on the module's lock if another thread imports it now
+            _IMPORTED.add(name)
         except BaseException as exc:  # handed to the waiting task, which raises it
             failed.append(exc)
         finally:
