@@ -110,7 +110,8 @@ async def test_many_workers_in_several_processes_claim_each_task_exactly_once(st
     assert len(ids) == tasks_n and len(set(ids)) == tasks_n  # every task once, none twice
     assert counts == TaskCounts(completed=tasks_n)
     assert all(t.attempts == 1 for t in tasks)
-    assert {t.result for t in tasks} == {str(p) for p in range(processes_n)}  # every process got work
+    # Several processes shared the queue (SQLite's lock promises no fairness: one of three may get none).
+    assert len({t.result for t in tasks}) >= 2
 
 
 async def test_a_dead_claimers_task_is_retried_once_then_failed(store_location: str) -> None:
