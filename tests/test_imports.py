@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -20,25 +22,32 @@ def slow_module(where: Path, name: str, body: str) -> None:
     (where / f"{name}.py").write_text(body, encoding="utf-8")
 
 
+@asynccontextmanager
+async def ticking() -> AsyncIterator[list[int]]:
+    """While inside, a task counts its 10 ms sleeps: how often the event loop got to run it."""
+    ticks = [0]
+
+    async def tick() -> None:
+        while True:
+            await anyio.sleep(0.01)
+            ticks[0] += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(tick)
+        yield ticks
+        tg.cancel_scope.cancel()
+
+
 async def test_the_event_loop_serves_while_the_import_runs_and_the_module_is_there_after(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slow_module(tmp_path / "mods", "slow_ok_mod", "import time\ntime.sleep(0.5)\nVALUE = 42\n")
     monkeypatch.syspath_prepend(tmp_path / "mods")
-    ticks = 0
 
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await anyio.sleep(0.01)
-            ticks += 1
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(tick)
+    async with ticking() as ticks:
         await import_off_loop("slow_ok_mod")
-        tg.cancel_scope.cancel()
     assert sys.modules["slow_ok_mod"].VALUE == 42
-    assert ticks > 5  # the loop kept running while the thread imported
+    assert ticks[0] > 5  # the loop kept running while the thread imported
 
 
 async def test_callers_at_once_all_wait_for_the_whole_import_and_the_loop_keeps_serving(
@@ -47,28 +56,18 @@ async def test_callers_at_once_all_wait_for_the_whole_import_and_the_loop_keeps_
     slow_module(tmp_path / "mods", "slow_shared_mod", "import time\ntime.sleep(0.5)\nVALUE = 7\n")
     monkeypatch.syspath_prepend(tmp_path / "mods")
     seen: list[int] = []
-    ticks = 0
 
     async def caller() -> None:
         await import_off_loop("slow_shared_mod")
         seen.append(sys.modules["slow_shared_mod"].VALUE)  # the module is whole, not half-imported
 
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            await anyio.sleep(0.01)
-            ticks += 1
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(tick)
-        async with anyio.create_task_group() as callers:
-            callers.start_soon(caller)
-            await anyio.sleep(0.1)  # the first import is under way: its module is in sys.modules already
-            callers.start_soon(caller)
-            callers.start_soon(caller)
-        tg.cancel_scope.cancel()
+    async with ticking() as ticks, anyio.create_task_group() as callers:
+        callers.start_soon(caller)
+        await anyio.sleep(0.1)  # the first import is under way: its module is in sys.modules already
+        callers.start_soon(caller)
+        callers.start_soon(caller)
     assert seen == [7, 7, 7]
-    assert ticks > 5
+    assert ticks[0] > 5
 
 
 async def test_an_import_that_fails_raises_in_the_waiting_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
