@@ -16,7 +16,7 @@ UNLISTED_S = 5.0  # a server no client has asked anything yet warms up all the s
 
 
 class WarmUpAfterListing:
-    """Middleware: the app's warm-up (seconds of imports in a worker thread, which holds the GIL for much of
+    """Middleware: the app's warm-up (seconds of imports in a daemon thread, which holds the GIL for much of
     them) starts after the first tools/list is answered, or at the first request that is not part of a
     client's start-up; so a client waits for its tool list no longer than for a bare server's."""
 
