@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from subagents.imports import import_off_loop
+from subagents.imports import import_now, import_off_loop
 
 pytestmark = pytest.mark.anyio
 
@@ -70,6 +70,23 @@ async def test_callers_at_once_all_wait_for_the_whole_import_and_the_loop_keeps_
     assert ticks[0] > 5
 
 
+async def test_a_submodule_wanted_on_the_loop_while_the_warm_up_imports_its_package_comes_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As jsonschema: the package imports its submodule, which imports the package. Two threads importing
+    # the two at once meet Python's deadlock detection, and one gets a half-made module (a failed run).
+    package = tmp_path / "mods" / "slow_pkg_xyz"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("import time\ntime.sleep(0.4)\nfrom slow_pkg_xyz.sub import helper\n")
+    (package / "sub.py").write_text("import slow_pkg_xyz\n\ndef helper():\n    return 'whole'\n")
+    monkeypatch.syspath_prepend(tmp_path / "mods")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(import_off_loop, "slow_pkg_xyz")  # the warm-up
+        await anyio.sleep(0.1)  # under way, holding the package's import lock
+        assert import_now("slow_pkg_xyz.sub").helper() == "whole"  # a run's parse_output, meanwhile
+    assert sys.modules["slow_pkg_xyz"].helper() == "whole"
+
+
 async def test_an_import_that_fails_raises_in_the_waiting_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     slow_module(tmp_path / "mods", "broken_mod_xyz", "raise ImportError('no such thing here')\n")
     monkeypatch.syspath_prepend(tmp_path / "mods")
@@ -84,7 +101,7 @@ def test_a_process_that_stops_mid_import_exits_without_waiting_for_it(tmp_path: 
         f"""
         import sys, anyio
         sys.path.insert(0, {str(mods)!r})
-        from subagents.imports import import_off_loop
+        from subagents.imports import import_now, import_off_loop
 
         async def main():
             with anyio.move_on_after(0.3):

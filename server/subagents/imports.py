@@ -1,10 +1,18 @@
-"""Imports that take seconds of CPU (the model SDK, jsonschema), done by a warm-up off the event loop."""
+"""Imports that take seconds of CPU (the model SDK, jsonschema), done by a warm-up off the event loop.
+
+Code that needs such a module at once, in sync code on the loop, takes it with `import_now`: both hold the
+package's lock for the whole import. Without it, a submodule imported on the loop (`jsonschema.validators`)
+while the warm-up imports the package meets Python's import deadlock detection, which hands one of the two
+a half-made module: `cannot import name ... from partially initialized module`, a failed run.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 import threading
+from types import ModuleType
 
 import anyio
 import anyio.from_thread
@@ -13,6 +21,23 @@ import anyio.lowlevel
 # Names whose import has finished. Not `sys.modules`: a module is there from the moment its import
 # starts, and touching it then (`from anthropic import ...`) would block the event loop on its lock.
 _IMPORTED: set[str] = set()
+_LOCKS: dict[str, threading.Lock] = {}  # per top-level package
+_LOCKS_LOCK = threading.Lock()
+
+
+def _package_lock(name: str) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _LOCKS.setdefault(name.partition(".")[0], threading.Lock())
+
+
+def import_now(name: str) -> ModuleType:
+    """The module, imported here and now; if the warm-up is importing its package, once that is done."""
+    if name in _IMPORTED:
+        return sys.modules[name]
+    with _package_lock(name):
+        module = importlib.import_module(name)
+    _IMPORTED.add(name)
+    return module
 
 
 async def import_off_loop(name: str) -> None:
@@ -26,8 +51,7 @@ async def import_off_loop(name: str) -> None:
 
     def target() -> None:
         try:
-            importlib.import_module(name)  # waits on the module's lock if another thread imports it now
-            _IMPORTED.add(name)
+            import_now(name)
         except BaseException as exc:  # handed to the waiting task, which raises it
             failed.append(exc)
         finally:

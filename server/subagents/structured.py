@@ -11,6 +11,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from subagents.imports import import_now
+
 MAX_SCHEMA_BYTES = 16_000
 MAX_ERROR_CHARS = 600
 _FENCE = re.compile(r"```(?:json)?\s*\n(.*?)\n\s*```", re.DOTALL)
@@ -33,11 +35,10 @@ def schema_problem(schema: Any) -> str | None:
 
 def full_schema_problem(schema: dict[str, Any]) -> str | None:
     """The schema checked against its JSON Schema metaschema (imports jsonschema)."""
-    from jsonschema.exceptions import SchemaError
-
+    schema_error = import_now("jsonschema.exceptions").SchemaError
     try:
         _validator(json.dumps(schema, sort_keys=True))
-    except SchemaError as exc:
+    except schema_error as exc:
         return f"is not a valid JSON schema: {exc.message}"
     return None
 
@@ -80,9 +81,7 @@ def _describe(error: Any) -> str:
 @lru_cache(maxsize=64)
 def _validator(schema_json: str) -> Any:
     """One compiled validator per schema (keyed by its JSON text, since dicts are not hashable)."""
-    from jsonschema.validators import validator_for
-
     schema = json.loads(schema_json)
-    cls = validator_for(schema)
+    cls = import_now("jsonschema.validators").validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
