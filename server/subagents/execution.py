@@ -110,6 +110,7 @@ async def execute(
             parent_id=nesting.parent_id,
             backend=choice.backend,
             billed_to=choice.billed_to,
+            messages=conversation,  # one transaction with the run, before the run spends anything
         )
         grant = app.grant(spec, depth=depth)  # what the tools here are built from
         reported = grant if choice.backend != "claude-code" else app.grant(spec, depth=depth, backend="claude-code")
@@ -167,7 +168,6 @@ async def _supervised(
     try:
         if started is not None:
             await started(run_id)
-        await app.recorder.messages(run_id, conversation)
 
         async def on_messages(messages: Sequence[Message]) -> None:
             run.progress.add(messages)

@@ -50,8 +50,10 @@ class RunRecorder:
         parent_id: str | None = None,
         backend: str | None = None,
         billed_to: str | None = None,
+        messages: Sequence[Message] = (),
     ) -> str:
-        """A new run's id, once the store has it (a child of `parent_id` when a pattern runs it)."""
+        """A new run's id, once the store has it and the conversation it starts from (a child of
+        `parent_id` when a pattern runs it)."""
         if self.store is None:
             return new_run_id()
         return await self.store.create_run(
@@ -64,6 +66,7 @@ class RunRecorder:
             parent_id=parent_id,
             backend=backend,
             billed_to=billed_to,
+            messages=messages,
         )
 
     async def messages(self, run_id: str, messages: Sequence[Message]) -> None:

@@ -89,6 +89,15 @@ async def test_queued_turns_are_seen_by_the_next_read_and_kept_by_finish(store_l
         assert [m.text for m in (await store.get(run_id)).transcript] == ["turn 1", "turn 2", "turn 3", "last"]
 
 
+async def test_a_run_created_with_its_conversation_has_it_first_in_its_transcript(store_location: str) -> None:
+    async with opened(store_location) as store:
+        run_id = await new_run(store, messages=[text("user", "the task"), text("user", "the files")])
+        await store.record_turn(run_id, [text("assistant", "done")], turns=1, usage=Usage(), cost_usd=None)
+        await finish(store, run_id)
+    async with opened(store_location) as store:
+        assert [m.text for m in (await store.get(run_id)).transcript] == ["the task", "the files", "done"]
+
+
 async def test_many_runs_recording_at_once_keep_each_transcript_whole_and_in_order(store_location: str) -> None:
     runs_n, turns_n = 20, 15
     async with opened(store_location) as store:

@@ -79,9 +79,11 @@ class RunStore(Protocol):
         run_id: str | None = None,
         backend: str | None = None,
         billed_to: str | None = None,
+        messages: Sequence[Message] = (),
     ) -> str:
         """Record a new `running` run owned (and leased) by this process; return its id once committed.
-        `backend` (anthropic, claude-code) and `billed_to` (who pays, in words) say how it ran.
+        `backend` (anthropic, claude-code) and `billed_to` (who pays, in words) say how it ran; `messages`,
+        the conversation it starts from, goes into the same transaction.
 
         Raises RunNotFoundError when parent_id or continued_from names no run."""
         ...

@@ -170,6 +170,7 @@ class PostgresRunStore:
         run_id: str | None = None,
         backend: str | None = None,
         billed_to: str | None = None,
+        messages: Sequence[Message] = (),
     ) -> str:
         now = aware(self._now())
         values: dict[str, Any] = {
@@ -189,7 +190,8 @@ class PostgresRunStore:
             "owner": self.owner,
             "lease_expires_at": now + self._lease,
         }
-        return await self._call(lambda c: ops.create_run(c, values))
+        encoded = encode_messages(messages)
+        return await self._call(lambda c: ops.create_run(c, values, encoded))
 
     async def append_messages(self, run_id: str, messages: Sequence[Message]) -> None:
         encoded = encode_messages(messages)

@@ -52,13 +52,15 @@ def text(value: Any) -> Any:
 # --- runs ---
 
 
-async def create_run(conn: Conn, values: dict[str, Any]) -> str:
+async def create_run(conn: Conn, values: dict[str, Any], encoded: Sequence[tuple[str, str]] = ()) -> str:
     for ref in (values["parent_id"], values["continued_from"]):
         if ref is not None:
             await _require(conn, ref)
     columns = ", ".join(values)
     sql = f"INSERT INTO runs ({columns}) VALUES ({', '.join(['%s'] * len(values))})"
     await conn.execute(sql.encode(), tuple(text(v) for v in values.values()))
+    if encoded:
+        await append(conn, str(values["id"]), encoded)
     return str(values["id"])
 
 

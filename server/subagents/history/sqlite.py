@@ -1,10 +1,16 @@
 """The run store in one SQLite file (the embedded default), or `:memory:` for tests.
 
-One connection, one writer: every statement runs in the writer's batches, in a worker thread of its
-own (a capacity of one), so a batch of writes is one `BEGIN IMMEDIATE` transaction with a savepoint
-per job (one job's failure does not undo another's). Reads go through the same queue, so they see
-every write this store took before them. Other processes on the same file take turns through
-SQLite's own file locks (WAL: readers never wait for the writer).
+One connection, one writer: every statement runs in the writer's batches, so a batch of writes is one
+`BEGIN IMMEDIATE` transaction with a savepoint per job (one job's failure does not undo another's).
+Reads go through the same queue, so they see every write this store took before them. Other processes
+on the same file take turns through SQLite's own file locks (WAL: readers never wait for the writer).
+
+Where a batch runs: a batch of a run's own small writes (its start, a turn, its end) commits on the
+event loop, as long as it needs no waiting: a hop to a worker thread and back costs more CPU than such
+a write (two GIL hand-offs and a loop wake-up), and per agent call those hops were most of what the
+store added. If another process holds the file's write lock, that batch goes to the store's worker
+thread (a capacity of one), as do reads, larger writes and everything else. WAL checkpoints, which
+fsync, run in a thread of their own on a second connection, never in a commit on the loop.
 """
 
 from __future__ import annotations
@@ -55,6 +61,9 @@ log = logging.getLogger(__name__)
 MEMORY = ":memory:"
 R = TypeVar("R")
 Work = Callable[[sqlite3.Connection], object]
+QUICK_BYTES = 64 * 1024  # a run's write carrying more transcript than this goes to the thread
+QUICK_BATCH = 16  # and a batch of more jobs (many runs at once): at most ~1 MiB written on the loop
+CHECKPOINT_EVERY = 200  # batches between WAL checkpoints (SQLite's own default is ~1,000 pages)
 
 
 class SQLiteRunStore:
@@ -80,6 +89,9 @@ class SQLiteRunStore:
         self._conn: sqlite3.Connection | None = None
         self._thread = anyio.CapacityLimiter(1)
         self._writer: BatchWriter[Work] = BatchWriter(self._execute, where=self.where)
+        self._since_checkpoint = 0  # batches applied since the last checkpoint started
+        self._checkpointer: sqlite3.Connection | None = None  # opened by the first checkpoint
+        self._checkpoint_thread = anyio.CapacityLimiter(1)
         self._tg: TaskGroup | None = None
         self.applied: builtins.list[int] = []  # migrations applied when this store opened
 
@@ -104,12 +116,17 @@ class SQLiteRunStore:
             if self._conn is not None:
                 self._conn.close()
             await tg.__aexit__(None, None, None)
+            if self._checkpointer is not None:
+                self._checkpointer.close()
 
     def _connect(self) -> sqlite3.Connection:
         conn = ops.connect(self.path)
         try:
             if self._migrate:
                 self.applied = migrate(conn, now=self._now, where=self.where)
+            if self.path != MEMORY:
+                conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint: never inside a commit
+            conn.execute("PRAGMA busy_timeout = 0")  # on the loop, never wait for a lock; the thread does
         except BaseException:
             conn.close()
             raise
@@ -130,6 +147,7 @@ class SQLiteRunStore:
         run_id: str | None = None,
         backend: str | None = None,
         billed_to: str | None = None,
+        messages: Sequence[Message] = (),
     ) -> str:
         now = aware(self._now())
         values: dict[str, object] = {
@@ -148,18 +166,21 @@ class SQLiteRunStore:
             "owner": self.owner,
             "lease_expires_at": _iso(now + self._lease),
         }
-        return await self._call(lambda c: ops.create_run(c, values))
+        encoded = encode_messages(messages)
+        return await self._call(lambda c: ops.create_run(c, values, encoded), quick=_small(encoded))
 
     async def append_messages(self, run_id: str, messages: Sequence[Message]) -> None:
         encoded = encode_messages(messages)
         if encoded:
-            self._submit(lambda c: ops.append(c, run_id, encoded), f"append messages to run {run_id}")
+            work: Work = lambda c: ops.append(c, run_id, encoded)  # noqa: E731
+            self._submit(work, f"append messages to run {run_id}", quick=_small(encoded))
 
     async def record_turn(
         self, run_id: str, messages: Sequence[Message], *, turns: int, usage: Usage, cost_usd: float | None
     ) -> None:
         encoded, progress = encode_messages(messages), (turns, *usage_values(usage), cost_usd)
-        self._submit(lambda c: ops.record_turn(c, run_id, encoded, progress), f"record a turn of run {run_id}")
+        work: Work = lambda c: ops.record_turn(c, run_id, encoded, progress)  # noqa: E731
+        self._submit(work, f"record a turn of run {run_id}", quick=_small(encoded))
 
     async def finish(
         self,
@@ -176,7 +197,8 @@ class SQLiteRunStore:
     ) -> None:
         check_final_status(status)
         outcome = (status, report, error, *usage_values(usage), cost_usd, turns, stop_reason, diff, self._iso_now())
-        await self._call(lambda c: ops.finish(c, run_id, outcome))
+        small = len(report or "") + len(error or "") + len(diff or "") <= QUICK_BYTES
+        await self._call(lambda c: ops.finish(c, run_id, outcome), quick=small)
 
     async def flush(self) -> None:
         self._check_open()
@@ -294,23 +316,71 @@ class SQLiteRunStore:
 
     # --- the writer ---
 
-    def _submit(self, work: Work, label: str) -> None:
+    def _submit(self, work: Work, label: str, *, quick: bool = False) -> None:
         self._check_open()
-        self._writer.submit(Job(work, label))
+        self._writer.submit(Job(work, label, quick=quick))
 
-    async def _call(self, work: Callable[[sqlite3.Connection], R], *, kind: JobKind = "write") -> R:
+    async def _call(
+        self, work: Callable[[sqlite3.Connection], R], *, kind: JobKind = "write", quick: bool = False
+    ) -> R:
         self._check_open()
-        return cast(R, await self._writer.call(Job(work, getattr(work, "__name__", "work"), kind=kind)))
+        job: Job[Work] = Job(work, getattr(work, "__name__", "work"), kind=kind, quick=quick)
+        if quick and kind == "write" and self._writer.pending == 0 and self._apply_quick([job]):
+            # Nothing queued ahead of it, and no lock to wait for: committed here, in order, without the
+            # round trip through the writer task (two loop iterations).
+            self._applied()
+            if job.error is not None:
+                raise job.error
+            return cast(R, job.result)
+        return cast(R, await self._writer.call(job))
 
     def _check_open(self) -> None:
         if self._tg is None:
             raise StoreError(f"The run store {self.where} is not open (use `async with store:`).")
 
     async def _execute(self, batch: builtins.list[Job[Work]]) -> None:
-        await anyio.to_thread.run_sync(self._apply, batch, limiter=self._thread)
+        quick = len(batch) <= QUICK_BATCH and all(job.quick or job.kind == "barrier" for job in batch)
+        if not (quick and self._apply_quick(batch)):
+            await anyio.to_thread.run_sync(self._apply, batch, limiter=self._thread)
+        self._applied()
+
+    def _applied(self) -> None:
+        """Count a batch applied; every CHECKPOINT_EVERY, start a checkpoint."""
+        self._since_checkpoint += 1
+        if self._since_checkpoint >= CHECKPOINT_EVERY and self.path != MEMORY and self._tg is not None:
+            self._since_checkpoint = 0
+            self._tg.start_soon(self._checkpoint)
+
+    def _apply_quick(self, batch: builtins.list[Job[Work]]) -> bool:
+        """On the event loop, a batch of small writes, without waiting for a lock: False, with nothing
+        applied, when another process holds the write lock (the thread then waits for it)."""
+        assert self._conn is not None
+        writes = [job for job in batch if job.kind == "write"]
+        return _write(self._conn, writes, wait=False) if writes else True
+
+    async def _checkpoint(self) -> None:
+        """Copy the WAL into the database file (PASSIVE: it never blocks a writer), off the loop: it fsyncs."""
+        try:
+            await anyio.to_thread.run_sync(self._checkpoint_now, limiter=self._checkpoint_thread)
+        except Exception as exc:  # the next one tries again (meanwhile the WAL only grows); the store goes on
+            log.warning("could not checkpoint the run store %s: %s", self.where, exc)
+
+    def _checkpoint_now(self) -> None:
+        if self._checkpointer is None:
+            self._checkpointer = ops.connect(self.path)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def _apply(self, batch: builtins.list[Job[Work]]) -> None:
-        """In the writer's thread: consecutive writes share one transaction; each read has its own."""
+        """In the writer's thread, waiting for other processes' locks as long as SQLite's busy timeout:
+        consecutive writes share one transaction; each read has its own."""
+        assert self._conn is not None
+        self._conn.execute(f"PRAGMA busy_timeout = {ops.BUSY_TIMEOUT_MS}")
+        try:
+            self._apply_waiting(batch)
+        finally:
+            self._conn.execute("PRAGMA busy_timeout = 0")
+
+    def _apply_waiting(self, batch: builtins.list[Job[Work]]) -> None:
         assert self._conn is not None
         start = 0
         while start < len(batch):
@@ -327,13 +397,16 @@ class SQLiteRunStore:
         return _iso(aware(self._now()))
 
 
-def _write(conn: sqlite3.Connection, jobs: Sequence[Job[Work]]) -> None:
+def _write(conn: sqlite3.Connection, jobs: Sequence[Job[Work]], *, wait: bool = True) -> bool:
+    """Apply the jobs in one transaction; False, with nothing done, if it could not begin without waiting."""
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
+        if not wait:
+            return False
         for job in jobs:
             job.error = _store_error(exc)
-        return
+        return True
     for job in jobs:
         conn.execute("SAVEPOINT job")
         try:
@@ -348,8 +421,13 @@ def _write(conn: sqlite3.Connection, jobs: Sequence[Job[Work]]) -> None:
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         _rollback(conn)
+        if not wait and isinstance(exc, sqlite3.OperationalError):  # a lock met at the end: undone, to retry
+            for job in jobs:
+                job.result = job.error = None
+            return False
         for job in jobs:
             job.error = job.error or _store_error(exc)
+    return True
 
 
 def _read(conn: sqlite3.Connection, job: Job[Work]) -> None:
@@ -371,6 +449,10 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 def _store_error(exc: sqlite3.Error) -> Exception:
     return exc if isinstance(exc, sqlite3.IntegrityError) else StoreError(f"The run store could not write: {exc}")
+
+
+def _small(encoded: Sequence[tuple[str, str]]) -> bool:
+    return sum(len(content) for _, content in encoded) <= QUICK_BYTES
 
 
 def _iso(moment: datetime) -> str:

@@ -37,6 +37,7 @@ _STATS_SELECT = """
            SUM(cost_usd) AS cost_usd, SUM(cost_usd IS NULL) AS cost_unknown_runs
     FROM runs"""
 Params = tuple[object, ...]
+BUSY_TIMEOUT_MS = 5000  # how long a write waits for another process's lock on the file
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -50,7 +51,7 @@ def connect(path: Path | str) -> sqlite3.Connection:
     if created:
         Path(path).chmod(0o600)  # transcripts hold the code the agents read; keep them private
     try:
-        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         # In WAL mode NORMAL still survives the process dying (what `interrupted` relies on); only an OS
         # crash can lose the last commits. It saves an fsync per write: ~4x cheaper runs.
@@ -67,12 +68,14 @@ def connect(path: Path | str) -> sqlite3.Connection:
 # --- runs ---
 
 
-def create_run(conn: sqlite3.Connection, values: dict[str, object]) -> str:
+def create_run(conn: sqlite3.Connection, values: dict[str, object], encoded: Sequence[tuple[str, str]] = ()) -> str:
     for ref in (values["parent_id"], values["continued_from"]):
         if ref is not None:
             _require(conn, str(ref))
     columns = ", ".join(values)
     conn.execute(f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(values))})", tuple(values.values()))
+    if encoded:
+        _insert_messages(conn, str(values["id"]), encoded)
     return str(values["id"])
 
 

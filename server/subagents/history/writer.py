@@ -31,6 +31,7 @@ class Job(Generic[F]):
     run: F | None
     label: str
     kind: JobKind = "write"
+    quick: bool = False  # small and of the hot path: the store may apply it without leaving the event loop
     done: anyio.Event | None = None  # set once applied, for callers that wait
     result: object = None
     error: BaseException | None = None
