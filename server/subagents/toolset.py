@@ -12,7 +12,7 @@ from pathlib import Path
 from subagents.grants import WRITING_TOOLS
 from subagents.tools.bash import BashPolicy
 from subagents.tools.registry import Toolbox, build_tools
-from subagents.tools.sandbox import Sandbox
+from subagents.tools.sandbox import Sandbox, shared_sandbox
 from subagents.tools.workspace import Workspace
 from subagents.tools.write_registry import build_write_tools
 
@@ -56,7 +56,7 @@ async def open_toolset(
         yield _in_workspace(names, shared, bash, allow_hardlinks, owns=False)
         return
     if not any(n in WRITING_TOOLS for n in names):
-        sandbox = Sandbox(tuple(roots), allow_hardlinks=allow_hardlinks)
+        sandbox = shared_sandbox(roots, allow_hardlinks=allow_hardlinks)
         yield Toolset(Toolbox(build_tools(names, sandbox)), roots=tuple(roots))
         return
     # The user's tree is never written: the agent works on a copy of the first root, and only there.

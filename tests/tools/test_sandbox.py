@@ -9,7 +9,7 @@ import pytest
 
 from subagents.errors import SandboxError
 from subagents.tools.globs import glob_matcher
-from subagents.tools.sandbox import DEFAULT_DENY, Kind, Sandbox
+from subagents.tools.sandbox import DEFAULT_DENY, Kind, Sandbox, shared_sandbox
 
 
 @pytest.fixture
@@ -277,3 +277,25 @@ def test_sandboxes_share_one_compiled_deny_list(tmp_path: Path) -> None:
     other.mkdir()
     assert Sandbox((tmp_path,)).denylist is Sandbox((other,)).denylist
     assert Sandbox((tmp_path,), deny=("*.secret",)).denylist is not Sandbox((tmp_path,)).denylist
+
+
+def test_a_root_set_shares_one_sandbox_until_a_root_is_replaced_and_then_it_is_checked_again(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "a.txt").write_text("first", encoding="utf-8")
+    first = shared_sandbox([project])
+    assert shared_sandbox([project]) is first  # built once for the set, not per run
+
+    project.rename(tmp_path / "old")  # the directory is replaced by another one of the same name
+    project.mkdir()
+    (project / "a.txt").write_text("second", encoding="utf-8")
+    second = shared_sandbox([project])
+    assert second is not first
+    with second.open("a.txt", kind="file") as handle, handle.file() as f:
+        assert f.read() == b"second"
+
+    (project / "a.txt").unlink()
+    project.rmdir()
+    project.symlink_to("/proc")  # now a link to a system filesystem: refused, as a new sandbox would be
+    with pytest.raises(ValueError, match="system filesystem"):
+        shared_sandbox([project])

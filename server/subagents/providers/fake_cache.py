@@ -77,8 +77,9 @@ class PromptCache:
         prefix_hashes, prefix_tokens = [], []
         digest, tokens = hashlib.sha256(str(body.get("model", "")).encode()), 0
         for block in blocks:
-            digest.update(json.dumps(_without_marker(block), sort_keys=True).encode())
-            tokens += approx_tokens(_without_marker(block))
+            canonical = json.dumps(_without_marker(block), sort_keys=True)  # key order changes no length
+            digest.update(canonical.encode())
+            tokens += approx_tokens(canonical)
             prefix_hashes.append(digest.hexdigest())
             prefix_tokens.append(tokens)
         with self._lock:

@@ -25,34 +25,32 @@ class _OutOfTime(Exception):
 
 
 class Grep(FileTool):
-    def __init__(self, sandbox: Sandbox) -> None:
-        super().__init__(sandbox)
-        self.spec = ToolSpec(
-            name="Grep",
-            description=(
-                "Search file contents with a Python regular expression (re syntax). Searches the first "
-                "root by default, or `path` (a directory or file); `glob` filters file names (e.g. "
-                '"*.py", "*.{ts,tsx}"). output_mode: "files_with_matches" (default) lists files, '
-                '"content" shows matching lines as path:line:text, "count" shows matches per file. '
-                "Binary files and secrets are skipped."
-            ),
-            input_schema=schema(
-                {
-                    "pattern": {"type": "string", "description": "Python regular expression."},
-                    "path": {"type": "string", "description": "Directory or file to search."},
-                    "glob": {"type": "string", "description": "File name filter, e.g. *.py."},
-                    "output_mode": {"type": "string", "enum": ["content", "files_with_matches", "count"]},
-                    "-i": {"type": "boolean", "description": "Case-insensitive."},
-                    "-n": {"type": "boolean", "description": "Line numbers in content mode (default true)."},
-                    "head_limit": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "description": "Max entries, default 200.",
-                    },
+    spec = ToolSpec(  # built once: the same for every run, so its request form is too
+        name="Grep",
+        description=(
+            "Search file contents with a Python regular expression (re syntax). Searches the first "
+            "root by default, or `path` (a directory or file); `glob` filters file names (e.g. "
+            '"*.py", "*.{ts,tsx}"). output_mode: "files_with_matches" (default) lists files, '
+            '"content" shows matching lines as path:line:text, "count" shows matches per file. '
+            "Binary files and secrets are skipped."
+        ),
+        input_schema=schema(
+            {
+                "pattern": {"type": "string", "description": "Python regular expression."},
+                "path": {"type": "string", "description": "Directory or file to search."},
+                "glob": {"type": "string", "description": "File name filter, e.g. *.py."},
+                "output_mode": {"type": "string", "enum": ["content", "files_with_matches", "count"]},
+                "-i": {"type": "boolean", "description": "Case-insensitive."},
+                "-n": {"type": "boolean", "description": "Line numbers in content mode (default true)."},
+                "head_limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "Max entries, default 200.",
                 },
-                required=["pattern"],
-            ),
-        )
+            },
+            required=["pattern"],
+        ),
+    )
 
     def _run(self, args: dict[str, Any]) -> ToolOutput:
         try:

@@ -10,7 +10,6 @@ from subagents.tools.args import schema
 from subagents.tools.base import ToolOutput
 from subagents.tools.filetool import FileTool, error
 from subagents.tools.globs import glob_matcher, name_matcher
-from subagents.tools.sandbox import Sandbox
 from subagents.tools.text import plural
 from subagents.tools.walk import list_dir
 
@@ -20,23 +19,21 @@ LS_MAX_IGNORE = 100
 
 
 class Glob(FileTool):
-    def __init__(self, sandbox: Sandbox) -> None:
-        super().__init__(sandbox)
-        self.spec = ToolSpec(
-            name="Glob",
-            description=(
-                'Find files by name pattern, e.g. "**/*.py" or "src/**/*.{ts,tsx}". A pattern without a '
-                "slash matches file names at any depth. Searches the first root, or `path` (a directory). "
-                f"Returns paths sorted by modification time, newest first, at most {GLOB_MAX}."
-            ),
-            input_schema=schema(
-                {
-                    "pattern": {"type": "string", "description": "Glob pattern, relative to path."},
-                    "path": {"type": "string", "description": "Directory to search in."},
-                },
-                required=["pattern"],
-            ),
-        )
+    spec = ToolSpec(  # built once: the same for every run, so its request form is too
+        name="Glob",
+        description=(
+            'Find files by name pattern, e.g. "**/*.py" or "src/**/*.{ts,tsx}". A pattern without a '
+            "slash matches file names at any depth. Searches the first root, or `path` (a directory). "
+            f"Returns paths sorted by modification time, newest first, at most {GLOB_MAX}."
+        ),
+        input_schema=schema(
+            {
+                "pattern": {"type": "string", "description": "Glob pattern, relative to path."},
+                "path": {"type": "string", "description": "Directory to search in."},
+            },
+            required=["pattern"],
+        ),
+    )
 
     def _run(self, args: dict[str, Any]) -> ToolOutput:
         raw = args.get("path", ".")
@@ -60,27 +57,25 @@ class Glob(FileTool):
 
 
 class LS(FileTool):
-    def __init__(self, sandbox: Sandbox) -> None:
-        super().__init__(sandbox)
-        self.spec = ToolSpec(
-            name="LS",
-            description=(
-                "List a directory under the allowed roots: one entry per line, directories end with /. "
-                "`ignore` takes glob patterns of names to leave out. Secrets are hidden."
-            ),
-            input_schema=schema(
-                {
-                    "path": {"type": "string", "description": "Directory to list."},
-                    "ignore": {
-                        "type": "array",
-                        "items": {"type": "string"},
-                        "maxItems": LS_MAX_IGNORE,
-                        "description": "Name globs.",
-                    },
+    spec = ToolSpec(  # built once: the same for every run, so its request form is too
+        name="LS",
+        description=(
+            "List a directory under the allowed roots: one entry per line, directories end with /. "
+            "`ignore` takes glob patterns of names to leave out. Secrets are hidden."
+        ),
+        input_schema=schema(
+            {
+                "path": {"type": "string", "description": "Directory to list."},
+                "ignore": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "maxItems": LS_MAX_IGNORE,
+                    "description": "Name globs.",
                 },
-                required=["path"],
-            ),
-        )
+            },
+            required=["path"],
+        ),
+    )
 
     def _run(self, args: dict[str, Any]) -> ToolOutput:
         raw = args["path"]

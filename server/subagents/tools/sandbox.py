@@ -45,6 +45,34 @@ _MODES = {"r": os.O_RDONLY, "w": os.O_WRONLY, "rw": os.O_RDWR}
 _NOUNS = {"file": "file", "dir": "directory", "any": "file or directory"}
 
 
+_SHARED: dict[tuple[tuple[str, ...], bool], tuple[tuple[tuple[int, int] | None, ...], Sandbox]] = {}
+_MAX_SHARED = 64
+
+
+def shared_sandbox(roots: Sequence[Path], *, allow_hardlinks: bool = False) -> Sandbox:
+    """The default sandbox on `roots`, built once per root set rather than per run: a sandbox holds no state
+    of a run's. Reused while each root given still names the directory it named (one stat each); a root
+    replaced, or a link in it pointed elsewhere, gets a new sandbox with every check made again."""
+    key = (tuple(os.fspath(r) for r in roots), allow_hardlinks)
+    now = tuple(_identity(raw) for raw in key[0])
+    hit = _SHARED.get(key)
+    if hit is not None and hit[0] == now and None not in now:
+        return hit[1]
+    sandbox = Sandbox(tuple(roots), allow_hardlinks=allow_hardlinks)
+    if len(_SHARED) >= _MAX_SHARED:
+        _SHARED.clear()
+    _SHARED[key] = (now, sandbox)
+    return sandbox
+
+
+def _identity(raw: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(raw)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
 class Sandbox:
     """The roots a subagent may read, and the checks every file tool goes through."""
 
