@@ -6,9 +6,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -176,15 +179,43 @@ def to_api_kwargs(request: ModelRequest, *, cache_conversation: bool = True) -> 
         "messages": messages,
     }
     if request.tools or request.server_tools:
-        tools = [t.model_dump() for t in request.tools]
+        tools = [_once(t, t.model_dump) for t in request.tools]
         tools += [{"type": t.type, "name": t.name, **t.options} for t in request.server_tools]
-        tools[-1]["cache_control"] = EPHEMERAL
+        tools[-1] = {**tools[-1], "cache_control": EPHEMERAL}  # a copy: the others are shared between calls
         kwargs["tools"] = tools
     # The Messages API version this SDK speaks (2026-10-21) refuses sampling parameters on every model,
     # so `temperature` is not sent; the loader warns an agent file that sets it.
-    if request.output_schema is not None and (schema := api_schema(request.output_schema)) is not None:
+    if request.output_schema is not None and (schema := _api_schema_of(_json_key(request.output_schema))) is not None:
         kwargs["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     return kwargs
+
+
+_BUILT: dict[int, tuple[object, Any]] = {}
+_MAX_BUILT = 512
+
+
+def _once(source: object, build: Callable[[], Any]) -> Any:
+    """What `build` makes of `source` (a tool's spec), made once per object: the file tools' specs are
+    the same objects on every call. Never to be mutated: the SDK copies a request before it sends it."""
+    hit = _BUILT.get(id(source))
+    if hit is not None and hit[0] is source:  # the object is held here, so its id is not reused meanwhile
+        return hit[1]
+    if len(_BUILT) >= _MAX_BUILT:  # specs made per run (Task, Bash) come and go
+        _BUILT.clear()
+    value = build()
+    _BUILT[id(source)] = (source, value)
+    return value
+
+
+def _json_key(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=256)
+def _api_schema_of(key: str) -> dict[str, Any] | None:
+    """An agent's schema as sent, transformed once (a request's copy of the schema is new every turn, so it
+    is known by its JSON). Shared between calls, so never mutated."""
+    return api_schema(json.loads(key))
 
 
 def api_schema(schema: dict[str, Any]) -> dict[str, Any] | None:
