@@ -222,8 +222,12 @@ async def test_client_cancel_stops_the_model_call_and_is_recorded(
         lambda req: text("never", latency=10) if "cancel me" in req.last_user_text else text("other run fine")
     )
     async with make_app(fake_model, project, store=store) as app, Client(build_server(app), mode=mode) as client:
-        with anyio.move_on_after(0.5):
-            await client.call_tool("router", {"task": "cancel me"})
+        async with anyio.create_task_group() as call:
+            call.start_soon(client.call_tool, "router", {"task": "cancel me"})
+            with anyio.fail_after(30):  # the model has the request (a loaded machine may take a while to send it)
+                while not any("cancel me" in r.last_user_text for r in fake_model.requests):
+                    await anyio.sleep(0.02)
+            call.cancel_scope.cancel()  # the client gives up on the call
         with anyio.fail_after(2):
             while fake_model.disconnects < 1:
                 await anyio.sleep(0.02)
