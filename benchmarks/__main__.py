@@ -28,6 +28,7 @@ from benchmarks import (
     cold_start,
     concurrency,
     live_reload,
+    peers,
     replicas,
     store_overhead,
     tracing_overhead,
@@ -44,6 +45,7 @@ FIGURES: dict[str, FigureFn] = {
     "replicas": lambda tmp, quick: replicas.figure(tmp, 1 if quick else 3),
     "tracing": lambda tmp, quick: tracing_overhead.figure(tmp, 3 if quick else 9, 30 if quick else 150),
     "reload": lambda tmp, quick: live_reload.figure(tmp, 3 if quick else 7, (10,) if quick else (10, 200)),
+    "peers": lambda tmp, quick: peers.figure(tmp, 3 if quick else 7),
 }
 
 

@@ -1,16 +1,20 @@
 """The floor: a plain mcp 2.3 MCPServer with N tools shaped like ours (task/context/files in, text out).
 
-    python benchmarks/bare_server.py [--tools N] [--forward] [--transport stdio|http --port P]
+    python benchmarks/bare_server.py [--tools N] [--forward [--body FILE]] [--transport stdio|http --port P]
 
 With `--forward`, each call forwards the task to the Messages API (ANTHROPIC_BASE_URL, ANTHROPIC_API_KEY)
 with the `anthropic` SDK and returns the answer: the least an MCP server that calls a model can do, so
-what our server adds on top of it is our own overhead.
+what our server adds on top of it is our own overhead. With `--body`, the request it sends is that JSON
+file's (say, the one our server sent for an agent: its prompt, tool schemas and output schema), with the
+call's task as the user's message: the same model call, so the difference is only the server's work.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -22,9 +26,10 @@ def tool_names(count: int) -> list[str]:
     return list(NAMES[:count]) + [f"agent-{i:03d}" for i in range(max(0, count - len(NAMES)))]
 
 
-def build(count: int, forward: bool) -> MCPServer:
+def build(count: int, forward: bool, body: dict[str, Any] | None = None) -> MCPServer:
     server = MCPServer("bare", log_level="WARNING")
     client: Any = None
+    body = {k: v for k, v in (body or {}).items() if k != "stream"}
 
     def make(name: str) -> None:
         async def tool(task: str, context: str | None = None, files: list[str] | None = None) -> str:
@@ -37,12 +42,14 @@ def build(count: int, forward: bool) -> MCPServer:
                 client = AsyncAnthropic(
                     api_key=os.environ["ANTHROPIC_API_KEY"], base_url=os.environ["ANTHROPIC_BASE_URL"], max_retries=0
                 )
-            async with client.messages.stream(
-                model="claude-sonnet-5-5",
-                max_tokens=1024,
-                system=[{"type": "text", "text": f"You are {name}."}],
-                messages=[{"role": "user", "content": task}],
-            ) as stream:
+            request = body or {
+                "model": "claude-sonnet-5-5",
+                "max_tokens": 1024,
+                "system": [{"type": "text", "text": f"You are {name}."}],
+            }
+            # The agent's request marks its message as a cache breakpoint, as ours does; the plain one sends text.
+            user: Any = [{"type": "text", "text": task, "cache_control": {"type": "ephemeral"}}] if body else task
+            async with client.messages.stream(**request | {"messages": [{"role": "user", "content": user}]}) as stream:
                 message = await stream.get_final_message()
             return "".join(b.text for b in message.content if b.type == "text")
 
@@ -57,10 +64,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tools", type=int, default=4)
     parser.add_argument("--forward", action="store_true")
+    parser.add_argument("--body", type=Path, help="the Messages request to send (JSON), the task as its message")
     parser.add_argument("--transport", choices=["stdio", "http"], default="stdio")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    server = build(args.tools, args.forward)
+    server = build(args.tools, args.forward, json.loads(args.body.read_text()) if args.body else None)
     if args.transport == "http":
         server.run("streamable-http", host="127.0.0.1", port=args.port, streamable_http_path="/mcp")
     else:
