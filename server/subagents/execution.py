@@ -169,10 +169,12 @@ async def _supervised(
         if started is not None:
             await started(run_id)
 
+        progress = run.progress  # not `run`: the run holds this function, and a cycle waits for the collector
+
         async def on_messages(messages: Sequence[Message]) -> None:
-            run.progress.add(messages)
+            progress.add(messages)
             await app.recorder.record_turn(
-                run_id, messages, turns=run.progress.turns, usage=meter.usage, cost_usd=meter.cost_usd
+                run_id, messages, turns=progress.turns, usage=meter.usage, cost_usd=meter.cost_usd
             )
             await meter.refresh(app.spent_today)  # what the runs on every replica spent meanwhile
 
