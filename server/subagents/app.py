@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TypeVar
@@ -74,6 +74,7 @@ class Subagents:
         # False: the warm-up waits for `warm_up()` (a server calls it once the client has its tool list).
         self.warm_up_on_enter = True
         self._warming = False
+        self.after_warm_up: Callable[[], None] | None = None  # the serving process freezes the collector's view
 
     @classmethod
     def build(cls, settings: Settings, env: Mapping[str, str] | None = None, *, agent: str | None = None) -> Subagents:
@@ -141,6 +142,8 @@ class Subagents:
         if any(spec.options.output for spec in self.catalog.agents.values()):
             await import_off_loop("jsonschema")
         await self._warm_claude_code()
+        if self.after_warm_up is not None:
+            self.after_warm_up()
 
     async def _warm_claude_code(self) -> None:
         """Import the SDK and pre-start sessions for the read-only agents that run on Claude Code (writers
