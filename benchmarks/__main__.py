@@ -12,6 +12,7 @@ repository. The machine is shared and noisy: read medians and ratios, not single
 from __future__ import annotations
 
 import argparse
+import gc
 import platform
 import sys
 import tempfile
@@ -51,6 +52,9 @@ FIGURES: dict[str, FigureFn] = {
 
 async def run(names: list[str], quick: bool, json_path: Path | None) -> int:
     figures: list[Figure] = []
+    # The harness's own imports out of the collector's sight: a full collection of them (over 100 ms here)
+    # would land in whichever row is running, as the server does with its own (`tune_collector`).
+    gc.freeze()
     with tempfile.TemporaryDirectory(prefix="subagents-bench-") as tmp:
         for name in names:
             started = time.monotonic()
