@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from mcp import Client, StdioServerParameters
 
+from subagents.cli.serve import YOUNG_GENERATION
 from tests.helpers import child_env
 
 # Runs `subagents serve` (argv[2:]) with a stdout that records, per write, the message's start and the
@@ -135,4 +136,4 @@ async def test_serve_freezes_what_start_up_and_the_warm_up_leave_out_of_the_coll
                 await anyio.sleep(0.05)
     frozen = json.loads(record.read_text())
     assert "anthropic" in frozen["modules"], "frozen before the warm-up imported the SDK"
-    assert frozen["frozen"] > 50_000 and frozen["threshold"][0] == 10_000, frozen | {"modules": "…"}
+    assert frozen["frozen"] > 50_000 and frozen["threshold"][0] == YOUNG_GENERATION, frozen | {"modules": "…"}

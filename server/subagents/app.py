@@ -135,15 +135,17 @@ class Subagents:
 
     async def _warm_up(self, delay_s: float = 0.0) -> None:
         await anyio.sleep(delay_s)
-        for provider in (self.provider, getattr(self.provider, "inner", None)):
-            warm = getattr(provider, "warm_up", None)
-            if warm is not None:
-                await warm()
-        if any(spec.options.output for spec in self.catalog.agents.values()):
-            await import_off_loop("jsonschema")
-        await self._warm_claude_code()
-        if self.after_warm_up is not None:
-            self.after_warm_up()
+        try:
+            for provider in (self.provider, getattr(self.provider, "inner", None)):
+                warm = getattr(provider, "warm_up", None)
+                if warm is not None:
+                    await warm()
+            if any(spec.options.output for spec in self.catalog.agents.values()):
+                await import_off_loop("jsonschema")
+            await self._warm_claude_code()
+        finally:  # a warm-up step that failed leaves the rest of start-up's objects to freeze all the same
+            if self.after_warm_up is not None:
+                self.after_warm_up()
 
     async def _warm_claude_code(self) -> None:
         """Import the SDK and pre-start sessions for the read-only agents that run on Claude Code (writers
