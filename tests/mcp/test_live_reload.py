@@ -166,6 +166,11 @@ async def test_an_edit_changes_the_tool_and_a_removal_removes_it(mode: str, proj
             return tools["reviewer"].description == "Version two."
 
         assert await until(edited, SETTLE_S)
+
+        async def told_of_the_edit() -> bool:  # the notice follows the swap: wait for it before counting on
+            return told.tools > 0
+
+        assert await until(told_of_the_edit, SETTLE_S)
         heard = told.tools
         path.unlink()
 
@@ -264,7 +269,11 @@ async def test_a_symlinked_folder_and_a_project_folder_made_later_are_watched(pr
             return "linked-two" in await tool_names(client)
 
         assert await until(through_the_link, SETTLE_S)
-    assert told.tools >= 3
+
+        async def told_of_each() -> bool:  # a notice is sent after the swap, so it may land after the listing
+            return told.tools >= 3
+
+        assert await until(told_of_each, SETTLE_S)
 
 
 @both_eras
