@@ -126,6 +126,9 @@ async def figure(tmp: Path, calls: int) -> list[Figure]:
             ):
                 mine, base = await timed_calls(a, b, "security-reviewer", "security-reviewer", calls)
             p50, b50 = percentile(mine, 0.5), percentile(base, 0.5)
+            # On 2026-07-28 a client's roots cost an input_required round on every call, by protocol; the floor
+            # that skips it is shown, but the target is held by the row whose floor makes the round too.
+            like_for_like = not (with_roots and mode == "auto" and floor != asks)
             # Call i of ours less call i of the floor, made back to back: the machine's drift (its pace moves by
             # a third within minutes here) slows both of a pair alike, so the median of those is the figure.
             added = statistics.median(a - b for a, b in zip(mine, base, strict=True))
@@ -135,8 +138,8 @@ async def figure(tmp: Path, calls: int) -> list[Figure]:
                     f"{p50:.2f} ({Summary.of(mine).show(digits=2)})",
                     f"{b50:.2f} ({Summary.of(base).show(digits=2)})",
                     f"{added:+.2f} ms (difference of the p50s {p50 - b50:+.2f})",
-                    "≤ +2 ms",
-                    added <= 2.0,
+                    "≤ +2 ms" if like_for_like else "",
+                    added <= 2.0 if like_for_like else None,
                     {"ours_ms": mine, "bare_ms": base},
                 )
             )
@@ -154,6 +157,7 @@ async def figure(tmp: Path, calls: int) -> list[Figure]:
         "parameter filled by the SDK's Resolve(ListRoots)), so the protocol's roots round is out of the difference. "
         "On 2026-07-28 both pay one input_required round per call (about +1.3 ms for the floor, measured); on the "
         "handshake era the SDK's resolver sends roots/list on every call (about +0.8 ms) while ours asks once per "
-        "connection, so that row credits us the calls we answer from the kept roots."
+        "connection, so that row credits us the calls we answer from the kept roots. The 2026-07-28 roots row beside "
+        "a floor that skips the round is shown without a target: the row beside a floor that makes it holds it."
     )
     return [fig]
